@@ -1,0 +1,28 @@
+import { KeeperError } from '../core/errors.js';
+import type { Data } from './types.js';
+
+const encoder = new TextEncoder();
+
+/** Converts caller data to a private copy of the bytes (callers may reuse their buffer afterwards). */
+export function toBytes(data: Data | undefined, path?: string): Uint8Array {
+  if (data === undefined || data === null) return new Uint8Array(0);
+  if (typeof data === 'string') return encoder.encode(data);
+  if (data instanceof Uint8Array) return data.slice();
+  throw new KeeperError('BADARGUMENTS', path, 'data must be a Uint8Array or a string');
+}
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

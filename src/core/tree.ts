@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto';
+import { Ids, type ACL } from './acl.js';
+import { KeeperError, type ErrorCode, type OpResult } from './errors.js';
+import { basename, childPath, parentOf, ROOT, SYSTEM_PATH } from './path.js';
+import { copyStat, type Stat } from './stat.js';
+import { NodeKind, type CreateTxn, type DeleteTxn, type SetACLTxn, type SetDataTxn, type Txn, type TxnOp } from './txn.js';
+import type { Notification, WatchManager } from './watches.js';
+
+/** One znode. Owned by the tree; never handed out (reads copy the Stat, share the data bytes). */
+export interface ZNode {
+  data: Uint8Array;
+  acl: readonly ACL[];
+  stat: Stat;
+  /** Child names; the Stat's numChildren is kept equal to its size. */
+  children: Set<string>;
+  /** Cached sorted view of `children`, dropped on change. */
+  sorted: string[] | null;
+  /** Child-create counter: the next sequential suffix. */
+  seq: number;
+  kind: NodeKind;
+  ttl: number;
+}
+
+/** A replicated session entry (ZooKeeper keeps these in the snapshot too). */
+export interface SessionEntry {
+  timeoutMs: number;
+  origin: string;
+}
+
+/** What applying one txn produced, for the member to reply with. */
+export type ApplyResult =
+  | { ok: true; op: 'create'; path: string; stat: Stat }
+  | { ok: true; op: 'delete' }
+  | { ok: true; op: 'setData'; stat: Stat }
+  | { ok: true; op: 'setACL'; stat: Stat }
+  | { ok: true; op: 'check' }
+  | { ok: true; op: 'multi'; results: OpResult[] }
+  | { ok: true; op: 'createSession' }
+  | { ok: true; op: 'closeSession' }
+  | { ok: false; code: ErrorCode; path?: string; results?: OpResult[] };
+
+const EMPTY = new Uint8Array(0);
+
+/** Interning of ACL lists: thousands of nodes with the same ACL share one array. */
+const aclCache = new Map<string, readonly ACL[]>();
+function internACL(acl: readonly ACL[]): readonly ACL[] {
+  const key = JSON.stringify(acl);
+  let v = aclCache.get(key);
+  if (v === undefined) {
+    v = Object.freeze(acl.map((a) => Object.freeze({ perms: a.perms, scheme: a.scheme, id: a.id })));
+    if (aclCache.size < 10_000) aclCache.set(key, v);
+  }
+  return v;
+}
+
+function newStat(zxid: bigint, time: number, owner: bigint, dataLength: number): Stat {
+  return {
+    czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time,
+    version: 0, cversion: 0, aversion: 0, ephemeralOwner: owner, dataLength, numChildren: 0,
+  };
+}
+
+/**
+ * The replicated znode tree (ZooKeeper's DataTree): an O(1) map from full path to node, the
+ * ephemeral index, container/TTL sets and the session table. It changes only through
+ * {@link DataTree.apply}, which every member runs on the same txns in the same order.
+ */
+export class DataTree {
+  readonly nodes = new Map<string, ZNode>();
+  readonly ephemerals = new Map<bigint, Set<string>>();
+  readonly containers = new Set<string>();
+  readonly ttls = new Set<string>();
+  readonly sessions = new Map<bigint, SessionEntry>();
+  /** zxid of the last applied txn. */
+  lastZxid = 0n;
+  /** Sum of data lengths (for mntr's approximate data size). */
+  dataBytes = 0;
+  /** Optional watch registry of the member hosting this tree. */
+  watches: WatchManager | undefined;
+  /** Notifications produced by the current apply (drained by the caller). */
+  readonly notifications: Notification[] = [];
+
+  constructor() {
+    this.nodes.set(ROOT, this.makeNode(EMPTY, Ids.OPEN_ACL_UNSAFE, newStat(0n, 0, 0n, 0), NodeKind.Persistent, 0));
+    this.addSystemNode(SYSTEM_PATH);
+    this.addSystemNode(SYSTEM_PATH + '/quota');
+    this.addSystemNode(SYSTEM_PATH + '/config');
+  }
+
+  private makeNode(data: Uint8Array, acl: readonly ACL[], stat: Stat, kind: NodeKind, ttl: number): ZNode {
+    return { data, acl: internACL(acl), stat, children: new Set(), sorted: null, seq: 0, kind, ttl };
+  }
+
+  private addSystemNode(path: string): void {
+    const parent = this.nodes.get(parentOf(path))!;
+    this.nodes.set(path, this.makeNode(EMPTY, Ids.OPEN_ACL_UNSAFE, newStat(0n, 0, 0n, 0), NodeKind.Persistent, 0));
+    parent.children.add(basename(path));
+    parent.sorted = null;
+    parent.stat.numChildren = parent.children.size;
+  }
+
+  /** Sets the system config node's data (ensemble description); not replicated, each member writes its own view. */
+  setSystemConfig(text: string): void {
+    const n = this.nodes.get(SYSTEM_PATH + '/config')!;
+    n.data = new TextEncoder().encode(text);
+    n.stat.dataLength = n.data.length;
+  }
+
+  get(path: string): ZNode | undefined {
+    return this.nodes.get(path);
+  }
+
+  /** Sorted child names (cached until the children change). */
+  sortedChildren(node: ZNode): string[] {
+    if (node.sorted === null) node.sorted = [...node.children].sort();
+    return node.sorted;
+  }
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  get ephemeralCount(): number {
+    let n = 0;
+    for (const s of this.ephemerals.values()) n += s.size;
+    return n;
+  }
+
+  /** Number of descendants of `path` (not counting itself), as getAllChildrenNumber. */
+  countDescendants(path: string): number {
+    const node = this.nodes.get(path);
+    if (!node) return 0;
+    let n = 0;
+    const stack: string[] = [path];
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      const nd = this.nodes.get(p)!;
+      for (const c of nd.children) {
+        n++;
+        stack.push(childPath(p, c));
+      }
+    }
+    return n;
+  }
+
+  // ---------------------------------------------------------------- apply
+
+  /**
+   * Applies one committed txn. Deterministic: the result depends only on the tree and the txn.
+   * Idempotent for replays over a fuzzy snapshot (creates of existing nodes and deletes of
+   * missing nodes are skipped; counters are set to the absolute values the txn carries).
+   */
+  apply(txn: Txn): ApplyResult {
+    if (txn.zxid <= this.lastZxid && this.lastZxid !== 0n) {
+      // Replaying over a fuzzy snapshot: still apply (idempotent) but never move lastZxid back.
+    }
+    const r = this.applyOp(txn, txn.op);
+    if (txn.zxid > this.lastZxid) this.lastZxid = txn.zxid;
+    return r;
+  }
+
+  private applyOp(txn: Txn, op: TxnOp): ApplyResult {
+    switch (op.type) {
+      case 'create': {
+        const stat = this.applyCreate(txn, op);
+        return stat ? { ok: true, op: 'create', path: op.path, stat } : { ok: false, code: 'NODEEXISTS', path: op.path };
+      }
+      case 'delete':
+        return this.applyDelete(txn, op) ? { ok: true, op: 'delete' } : { ok: false, code: 'NONODE', path: op.path };
+      case 'setData': {
+        const stat = this.applySetData(txn, op);
+        return stat ? { ok: true, op: 'setData', stat } : { ok: false, code: 'NONODE', path: op.path };
+      }
+      case 'setACL': {
+        const stat = this.applySetACL(op);
+        return stat ? { ok: true, op: 'setACL', stat } : { ok: false, code: 'NONODE', path: op.path };
+      }
+      case 'check':
+        return { ok: true, op: 'check' };
+      case 'multi': {
+        const results: OpResult[] = [];
+        for (const sub of op.ops) {
+          switch (sub.type) {
+            case 'create': this.applyCreate(txn, sub); results.push({ type: 'create', path: sub.path }); break;
+            case 'delete': this.applyDelete(txn, sub); results.push({ type: 'delete' }); break;
+            case 'setData': {
+              const stat = this.applySetData(txn, sub);
+              results.push({ type: 'setData', stat: stat ?? copyStat(this.nodes.get(sub.path)?.stat ?? newStat(0n, 0, 0n, 0)) });
+              break;
+            }
+            case 'check': results.push({ type: 'check' }); break;
+          }
+        }
+        return { ok: true, op: 'multi', results };
+      }
+      case 'error': {
+        if (op.failedOp !== undefined && op.opCount !== undefined) {
+          const results: OpResult[] = [];
+          for (let i = 0; i < op.opCount; i++) {
+            results.push({ type: 'error', code: i < op.failedOp ? 'OK' : i === op.failedOp ? op.code : 'RUNTIMEINCONSISTENCY' });
+          }
+          return op.path === undefined ? { ok: false, code: op.code, results } : { ok: false, code: op.code, path: op.path, results };
+        }
+        return op.path === undefined ? { ok: false, code: op.code } : { ok: false, code: op.code, path: op.path };
+      }
+      case 'createSession':
+        this.sessions.set(txn.sessionId, { timeoutMs: op.timeoutMs, origin: op.origin });
+        return { ok: true, op: 'createSession' };
+      case 'closeSession':
+        this.killSession(txn, op.deletes);
+        return { ok: true, op: 'closeSession' };
+    }
+  }
+
+  private applyCreate(txn: Txn, op: CreateTxn): Stat | undefined {
+    const parentPath = parentOf(op.path);
+    const parent = this.nodes.get(parentPath);
+    if (parent === undefined) {
+      // Only possible when replaying over a fuzzy snapshot in which a later delete already removed the parent.
+      return undefined;
+    }
+    parent.stat.cversion = op.pcv;
+    if (op.pseq > parent.seq) parent.seq = op.pseq;
+    if (this.nodes.has(op.path)) return undefined;
+    const name = basename(op.path);
+    const stat = newStat(txn.zxid, txn.time, op.kind === NodeKind.Ephemeral ? op.ephemeralOwner : 0n, op.data.length);
+    this.nodes.set(op.path, this.makeNode(op.data, op.acl, stat, op.kind, op.ttl));
+    this.dataBytes += op.data.length;
+    parent.children.add(name);
+    parent.sorted = null;
+    parent.stat.numChildren = parent.children.size;
+    parent.stat.pzxid = txn.zxid;
+    if (op.kind === NodeKind.Ephemeral) {
+      let set = this.ephemerals.get(op.ephemeralOwner);
+      if (set === undefined) {
+        set = new Set();
+        this.ephemerals.set(op.ephemeralOwner, set);
+      }
+      set.add(op.path);
+    } else if (op.kind === NodeKind.Container) {
+      this.containers.add(op.path);
+    } else if (op.kind === NodeKind.Ttl) {
+      this.ttls.add(op.path);
+    }
+    const w = this.watches;
+    if (w) {
+      w.trigger('NodeCreated', op.path, txn.zxid, this.notifications);
+      w.trigger('NodeChildrenChanged', parentPath, txn.zxid, this.notifications);
+    }
+    return copyStat(stat);
+  }
+
+  private applyDelete(txn: Txn, op: DeleteTxn): boolean {
+    const parentPath = parentOf(op.path);
+    const parent = this.nodes.get(parentPath);
+    const node = this.nodes.get(op.path);
+    if (parent !== undefined) {
+      parent.stat.cversion = op.pcv;
+      if (node !== undefined) parent.stat.pzxid = txn.zxid;
+    }
+    if (node === undefined) return false;
+    if (node.children.size !== 0) {
+      // Cannot happen for a txn prepared against this state; on replay the children are deleted by later txns first.
+      throw new KeeperError('SYSTEMERROR', op.path, 'apply: delete of a node with children');
+    }
+    this.removeNode(op.path, node, parent);
+    const w = this.watches;
+    if (w) {
+      w.trigger('NodeDeleted', op.path, txn.zxid, this.notifications);
+      w.trigger('NodeChildrenChanged', parentPath, txn.zxid, this.notifications);
+    }
+    return true;
+  }
+
+  private removeNode(path: string, node: ZNode, parent: ZNode | undefined): void {
+    this.nodes.delete(path);
+    this.dataBytes -= node.data.length;
+    if (parent) {
+      parent.children.delete(basename(path));
+      parent.sorted = null;
+      parent.stat.numChildren = parent.children.size;
+    }
+    if (node.kind === NodeKind.Ephemeral) {
+      const set = this.ephemerals.get(node.stat.ephemeralOwner);
+      if (set) {
+        set.delete(path);
+        if (set.size === 0) this.ephemerals.delete(node.stat.ephemeralOwner);
+      }
+    } else if (node.kind === NodeKind.Container) {
+      this.containers.delete(path);
+    } else if (node.kind === NodeKind.Ttl) {
+      this.ttls.delete(path);
+    }
+  }
+
+  private applySetData(txn: Txn, op: SetDataTxn): Stat | undefined {
+    const node = this.nodes.get(op.path);
+    if (node === undefined) return undefined;
+    this.dataBytes += op.data.length - node.data.length;
+    node.data = op.data;
+    node.stat.version = op.version;
+    node.stat.mzxid = txn.zxid;
+    node.stat.mtime = txn.time;
+    node.stat.dataLength = op.data.length;
+    if (this.watches) this.watches.trigger('NodeDataChanged', op.path, txn.zxid, this.notifications);
+    return copyStat(node.stat);
+  }
+
+  private applySetACL(op: SetACLTxn): Stat | undefined {
+    const node = this.nodes.get(op.path);
+    if (node === undefined) return undefined;
+    node.acl = internACL(op.acl);
+    node.stat.aversion = op.aversion;
+    return copyStat(node.stat);
+  }
+
+  /** closeSession: deletes the ephemerals prep listed (absolute parent cversions), then the session. */
+  private killSession(txn: Txn, deletes: DeleteTxn[]): void {
+    const sid = txn.sessionId;
+    for (const d of deletes) this.applyDelete(txn, d);
+    this.sessions.delete(sid);
+    const left = this.ephemerals.get(sid);
+    if (left && left.size > 0) {
+      // Prep lists every ephemeral of a closing session; a leftover means prep and apply disagree.
+      throw new KeeperError('SYSTEMERROR', [...left][0], `apply: closeSession left ${left.size} ephemeral(s) of session 0x${sid.toString(16)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshots and digests
+
+  /**
+   * Yields every node as a plain record, parents before children (a fuzzy snapshot when the
+   * tree changes between chunks; replaying the log from the snapshot's start zxid fixes it up).
+   */
+  *records(): Generator<SnapshotNode> {
+    // Breadth-first from the root so that a parent is always written before its children.
+    const queue: string[] = [ROOT];
+    for (let i = 0; i < queue.length; i++) {
+      const path = queue[i]!;
+      const n = this.nodes.get(path);
+      if (!n) continue; // deleted since it was queued (fuzzy)
+      yield {
+        path, data: n.data, acl: n.acl as ACL[], stat: copyStat(n.stat), seq: n.seq, kind: n.kind, ttl: n.ttl,
+      };
+      for (const c of n.children) queue.push(childPath(path, c));
+      if (i > 4096 && i * 2 > queue.length) {
+        queue.splice(0, i + 1);
+        i = -1;
+      }
+    }
+  }
+
+  /** Loads one snapshot record (parents first). */
+  loadRecord(r: SnapshotNode): void {
+    if (r.path === ROOT || r.path.startsWith(SYSTEM_PATH + '/') || r.path === SYSTEM_PATH) {
+      const existing = this.nodes.get(r.path);
+      if (existing) {
+        existing.data = r.data;
+        existing.acl = internACL(r.acl);
+        const kids = existing.stat.numChildren;
+        existing.stat = { ...r.stat, numChildren: kids };
+        existing.seq = r.seq;
+        return;
+      }
+    }
+    const parentPath = parentOf(r.path);
+    const parent = this.nodes.get(parentPath);
+    if (!parent) throw new KeeperError('SYSTEMERROR', r.path, 'snapshot record before its parent');
+    const node = this.makeNode(r.data, r.acl, { ...r.stat, numChildren: 0 }, r.kind, r.ttl);
+    node.seq = r.seq;
+    this.nodes.set(r.path, node);
+    this.dataBytes += r.data.length;
+    parent.children.add(basename(r.path));
+    parent.sorted = null;
+    parent.stat.numChildren = parent.children.size;
+    if (r.kind === NodeKind.Ephemeral) {
+      let set = this.ephemerals.get(r.stat.ephemeralOwner);
+      if (!set) {
+        set = new Set();
+        this.ephemerals.set(r.stat.ephemeralOwner, set);
+      }
+      set.add(r.path);
+    } else if (r.kind === NodeKind.Container) this.containers.add(r.path);
+    else if (r.kind === NodeKind.Ttl) this.ttls.add(r.path);
+  }
+
+  /**
+   * A digest of the whole replicated state (nodes with data, stat and ACL, and sessions), equal on
+   * replicas that applied the same txns — the equivalent of ZooKeeper's tree digest.
+   */
+  digest(): string {
+    const h = createHash('sha256');
+    const paths = [...this.nodes.keys()].sort();
+    for (const p of paths) {
+      if (p === SYSTEM_PATH + '/config') continue; // each member's own view of the ensemble
+      const n = this.nodes.get(p)!;
+      const s = n.stat;
+      h.update(p);
+      h.update('\0');
+      h.update(n.data);
+      h.update(`\0${s.czxid},${s.mzxid},${s.pzxid},${s.ctime},${s.mtime},${s.version},${s.cversion},${s.aversion},${s.ephemeralOwner},${s.numChildren},${n.seq},${n.kind},${n.ttl}\0`);
+      h.update(JSON.stringify(n.acl));
+    }
+    const sids = [...this.sessions.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const sid of sids) h.update(`s${sid}:${this.sessions.get(sid)!.timeoutMs}`);
+    return h.digest('hex');
+  }
+}
+
+/** A node as stored in a snapshot. */
+export interface SnapshotNode {
+  path: string;
+  data: Uint8Array;
+  acl: ACL[];
+  stat: Stat;
+  seq: number;
+  kind: NodeKind;
+  ttl: number;
+}

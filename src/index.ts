@@ -1,0 +1,26 @@
+/**
+ * conclave — embeddable ZooKeeper-equivalent coordination for Node.js.
+ * Everything public is exported from here; recipes also from 'conclave/recipes',
+ * the simulation harness from 'conclave/testing'.
+ */
+export { startMember, Member } from './api/member.js';
+export type { MemberConfig, MemberState, MemberEvents } from './api/member.js';
+export { Session, op } from './api/session.js';
+export type { SessionBackend, WatchSet } from './api/session.js';
+export type {
+  CreateOptions, Data, Op, OpResult, RetryPolicy, SessionOptions, SessionState, Stat, WatchEvent, Watcher,
+} from './api/types.js';
+export type { AdminCommand } from './api/admin.js';
+export { ADMIN_COMMANDS } from './api/admin.js';
+export { KeeperError, isKeeperError } from './core/errors.js';
+export type { ErrorCode } from './core/errors.js';
+export { CreateMode } from './core/createMode.js';
+export { Perms, Ids, digest } from './core/acl.js';
+export type { ACL, AuthId } from './core/acl.js';
+export { levelStorage, LevelStorage } from './storage/level.js';
+export { memoryStorage, MemoryStorage } from './storage/memory.js';
+export type { Storage, StorageState, SnapshotHeader, StoredSnapshot } from './storage/types.js';
+export type { Transport, TransportEvents, PeerMessage, PeerAddresses } from './transport/types.js';
+export type { Clock } from './api/clock.js';
+export { realClock } from './api/clock.js';
+export type { Logger, LogLevel } from './api/log.js';
