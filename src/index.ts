@@ -4,7 +4,7 @@
  * the simulation harness from 'conclave/testing'.
  */
 export { startMember, Member } from './api/member.js';
-export type { MemberConfig, MemberState, MemberEvents } from './api/member.js';
+export type { MemberConfig, MemberState, MemberEvents, MemberHooks } from './api/member.js';
 export { Session, op } from './api/session.js';
 export type { SessionBackend, WatchSet } from './api/session.js';
 export type {

@@ -56,6 +56,20 @@ export interface MemberConfig {
   logWindow?: number;
   /** Randomness for snapshot spreading (simulation injects a seeded one). */
   random?: () => number;
+  /** Observation points for the simulation harness and tests (cheap when absent). */
+  hooks?: MemberHooks;
+}
+
+/** Callbacks that let a test harness observe a member without changing it. */
+export interface MemberHooks {
+  /** A committed txn was applied to this member's tree. */
+  applied?(memberId: number, txn: Txn): void;
+  /** A watch notification was delivered to a local session. */
+  delivered?(memberId: number, notification: Notification): void;
+  /** This member became the established leader of `epoch`. */
+  leading?(memberId: number, epoch: number): void;
+  /** The tree was replaced wholesale (SNAP install or rebuild after TRUNC) at `zxid`. */
+  reset?(memberId: number, zxid: bigint): void;
 }
 
 export type MemberState = 'looking' | 'leading' | 'following' | 'observing' | 'stopped';
@@ -143,6 +157,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private readonly tracker = new SessionTracker();
   private readonly local = new Map<bigint, LocalSession>();
   private readonly random: () => number;
+  private readonly hooks: MemberHooks | undefined;
 
   private _stopped = false;
   private tickTimer: unknown;
@@ -176,6 +191,7 @@ export class Member extends EventEmitter<MemberEvents> {
     this.clock = config.clock ?? realClock;
     this.log = (config.logger ?? defaultLogger(config.logLevel)).child({ member: config.id });
     this.random = config.random ?? Math.random;
+    this.hooks = config.hooks;
     this.tickMs = config.tickMs ?? DEFAULTS.tickMs;
     this.maxDataBytes = config.maxDataBytes ?? DEFAULTS.maxDataBytes;
     this.minSessionTimeoutMs = config.minSessionTimeoutMs ?? 2 * this.tickMs;
@@ -329,7 +345,7 @@ export class Member extends EventEmitter<MemberEvents> {
     this._stopped = true;
     this.clock.clearInterval(this.tickTimer);
     this.clock.clearInterval(this.containerTimer);
-    this.zab.stop();
+    this.zab?.stop();
     for (const s of this.local.values()) this.failSession(s, 'CONNECTIONLOSS', 'LOST');
     for (const w of this.servingWaiters) w.reject(new KeeperError('CONNECTIONLOSS', undefined, 'the member stopped'));
     this.servingWaiters = [];
@@ -340,8 +356,8 @@ export class Member extends EventEmitter<MemberEvents> {
     } catch {
       // reported when it failed
     }
-    // Let queued durable writes finish before closing.
-    for (let i = 0; i < 1000 && this.persisting; i++) await new Promise<void>((r) => setImmediate(r));
+    // Let queued durable writes finish before closing (bounded: a crashed storage never finishes).
+    for (let i = 0; i < 200 && this.persisting; i++) await this.clock.yield();
     await this.storage.close();
   }
 
@@ -438,6 +454,7 @@ export class Member extends EventEmitter<MemberEvents> {
     this.prep.reset();
     this.tracker.clear();
     if (this.zab.isLeader) {
+      this.hooks?.leading?.(this.id, this.zab.epoch);
       // A new leader gives every session a full timeout (as ZooKeeper does on leader start).
       for (const [sid, e] of this.tree.sessions) this.tracker.add(sid, e.timeoutMs, now);
       this.scanContainers();
@@ -570,6 +587,7 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   private replaceTree(tree: DataTree): void {
+    this.hooks?.reset?.(this.id, tree.lastZxid);
     tree.watches = this.watches;
     tree.setSystemConfig(this.configText());
     this.tree = tree;
@@ -621,6 +639,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** Applies one committed txn to the tree, then delivers watch events, then the reply. */
   private applyTxn(txn: Txn): void {
     const r = this.tree.apply(txn);
+    this.hooks?.applied?.(this.id, txn);
     this.prep.applied(txn.zxid);
     const op = txn.op;
     if (op.type === 'createSession') {
@@ -650,6 +669,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private deliver(n: Notification): void {
     const s = this.local.get(n.sessionId);
     if (!s || !s.session) return;
+    this.hooks?.delivered?.(this.id, n);
     if (n.zxid > s.lastZxid) s.lastZxid = n.zxid;
     s.session._notify(n.type, n.path);
   }
