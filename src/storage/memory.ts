@@ -172,6 +172,13 @@ export class MemoryStorage implements Storage {
     return this.log.length;
   }
 
+  /** What is durable right now (tests check persist-before-send against it). */
+  durableState(): { currentEpoch: number; acceptedEpoch: number; lastZxid: bigint } {
+    const snap = this.snapshots[this.snapshots.length - 1]?.header.zxid ?? 0n;
+    const last = this.log[this.log.length - 1]?.zxid ?? 0n;
+    return { currentEpoch: this.currentEpoch, acceptedEpoch: this.acceptedEpoch, lastZxid: last > snap ? last : snap };
+  }
+
   private assertOpen(): void {
     if (!this.opened) throw new Error('storage is not open');
   }

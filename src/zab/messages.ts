@@ -52,7 +52,8 @@ export interface InformMsg { t: 'inform'; epoch: number; txn: Txn }
 /** Learner → leader: a session's write to prepare. */
 export interface RequestMsg { t: 'request'; epoch: number; req: Request }
 /** Leader → learner heartbeat; learner → leader heartbeat carrying touched sessions. */
-export interface PingMsg { t: 'ping'; epoch: number; touches: [bigint, number][] }
+/** `seq` lets a leader confirm it still leads a quorum before answering a sync (like Raft's ReadIndex). */
+export interface PingMsg { t: 'ping'; epoch: number; seq: number; touches: [bigint, number][] }
 /** Learner → leader: sync request; leader → learner: its reply, after the commits before it. */
 export interface SyncMsg { t: 'sync'; epoch: number; id: number }
 export interface SyncReplyMsg { t: 'syncreply'; epoch: number; id: number }
@@ -141,7 +142,7 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'proposal': case 'inform': return isValidTxn(x.txn);
     case 'commit': return isBig(x.zxid);
     case 'request': return isRequest(x.req);
-    case 'ping': return Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));
+    case 'ping': return isInt(x.seq) && Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));
     case 'sync': case 'syncreply': return isInt(x.id);
     default: return false;
   }

@@ -93,6 +93,8 @@ interface LearnerHandle {
   phase: 'info' | 'acked' | 'syncing' | 'synced';
   lastHeard: number;
   acked: bigint;
+  /** Highest ping sequence this learner echoed (leadership confirmation for sync). */
+  pingSeq: number;
   ackEpoch?: AckEpochMsg;
   uptodateSent: boolean;
 }
@@ -107,7 +109,9 @@ interface LeaderState {
   ackEpochs: Set<number>;
   newLeaderAcks: Set<number>;
   counter: number;
-  pendingSyncs: { to: number; id: number; zxid: bigint }[];
+  /** Syncs waiting for their zxid to commit and for a quorum to confirm this leadership after they arrived. */
+  pendingSyncs: { to: number; id: number; zxid: bigint; seq: number }[];
+  pingSeq: number;
   acceptedEpochPersisting: boolean;
   currentEpochPersisting: boolean;
 }
@@ -377,8 +381,7 @@ export class ZabPeer {
   /** Starts a sync; `syncDone` carries `id` once this member has every txn committed before now. */
   sync(id: number): boolean {
     if (this.lead && this.lead.phase === 'broadcast') {
-      if (this.lastLogged <= this.lastCommitted) this.out.syncDone.push(id);
-      else this.lead.pendingSyncs.push({ to: this.id, id, zxid: this.lastLogged });
+      this.addSync(this.id, id);
       return true;
     }
     const f = this.learn;
@@ -628,7 +631,7 @@ export class ZabPeer {
       this.state = 'leading';
       this.lead = {
         epoch: 0, phase: 'discovery', startedTick: this.tickCount, connecting: new Map([[this.id, this.acceptedEpoch]]),
-        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [],
+        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0,
         acceptedEpochPersisting: false, currentEpochPersisting: false,
       };
       this.out.events.push({ type: 'state', state: 'leading', leader: this.id, epoch: this.currentEpoch });
@@ -728,7 +731,7 @@ export class ZabPeer {
       if (observer !== msg.observer) {
         this.warn('learner role does not match the configuration', { from, claimsObserver: msg.observer });
       }
-      const h: LearnerHandle = { id: from, observer, phase: 'info', lastHeard: this.tickCount, acked: 0n, uptodateSent: false };
+      const h: LearnerHandle = { id: from, observer, phase: 'info', lastHeard: this.tickCount, acked: 0n, pingSeq: 0, uptodateSent: false };
       l.learners.set(from, h);
       if (l.epoch === 0) {
         l.connecting.set(from, msg.acceptedEpoch);
@@ -777,11 +780,14 @@ export class ZabPeer {
         return;
       case 'ping':
         for (const t of msg.touches) this.out.touches.push(t);
+        if (msg.seq > h.pingSeq) {
+          h.pingSeq = msg.seq;
+          this.flushSyncs();
+        }
         return;
       case 'sync':
         if (l.phase !== 'broadcast') return;
-        if (this.lastLogged <= this.lastCommitted) this.send(from, { t: 'syncreply', epoch: l.epoch, id: msg.id });
-        else l.pendingSyncs.push({ to: from, id: msg.id, zxid: this.lastLogged });
+        this.addSync(from, msg.id);
         return;
       default:
         this.warn('unexpected message for a leader', { from, t: msg.t });
@@ -890,17 +896,41 @@ export class ZabPeer {
           this.send(h.id, { t: 'commit', epoch: l.epoch, zxid: upTo });
         }
       }
-      if (l.pendingSyncs.length > 0) {
-        const still: typeof l.pendingSyncs = [];
-        for (const s of l.pendingSyncs) {
-          if (s.zxid > upTo) still.push(s);
-          else if (s.to === this.id) this.out.syncDone.push(s.id);
-          else this.send(s.to, { t: 'syncreply', epoch: l.epoch, id: s.id });
-        }
-        l.pendingSyncs = still;
-      }
+      this.flushSyncs();
     }
     this.trimWindow();
+  }
+
+  /**
+   * A sync is answered once everything proposed before it is committed AND a quorum has echoed a
+   * ping sent after it arrived: then no newer leader can have committed anything before the
+   * sync, so a read after it is linearizable even if this leader is about to be deposed.
+   */
+  private addSync(to: number, id: number): void {
+    const l = this.lead!;
+    const seq = ++l.pingSeq;
+    l.pendingSyncs.push({ to, id, zxid: this.lastLogged, seq });
+    for (const h of l.learners.values()) {
+      if (!h.observer && h.phase === 'synced') this.send(h.id, { t: 'ping', epoch: l.epoch, seq, touches: [] });
+    }
+    this.flushSyncs();
+  }
+
+  private flushSyncs(): void {
+    const l = this.lead!;
+    if (l.pendingSyncs.length === 0 || l.phase !== 'broadcast') return;
+    const seqs: number[] = [Number.MAX_SAFE_INTEGER];
+    for (const h of l.learners.values()) if (!h.observer && h.phase === 'synced') seqs.push(h.pingSeq);
+    if (seqs.length < this.quorum.size) return;
+    seqs.sort((a, b) => b - a);
+    const confirmed = seqs[this.quorum.size - 1]!;
+    const still: typeof l.pendingSyncs = [];
+    for (const s of l.pendingSyncs) {
+      if (s.zxid > this.lastCommitted || s.seq > confirmed) still.push(s);
+      else if (s.to === this.id) this.out.syncDone.push(s.id);
+      else this.send(s.to, { t: 'syncreply', epoch: l.epoch, id: s.id });
+    }
+    l.pendingSyncs = still;
   }
 
   private leaderTick(now: number): void {
@@ -910,7 +940,7 @@ export class ZabPeer {
         this.dropLearner(h, `silent for ${now - h.lastHeard} ticks`);
         continue;
       }
-      if (h.phase === 'syncing' || h.phase === 'synced') this.send(h.id, { t: 'ping', epoch: l.epoch, touches: [] });
+      if (h.phase === 'syncing' || h.phase === 'synced') this.send(h.id, { t: 'ping', epoch: l.epoch, seq: l.pingSeq, touches: [] });
     }
     if (l.phase !== 'broadcast') {
       if (now - l.startedTick > this.cfg.initLimit) this.lookForLeader(`no quorum synced within initLimit (${this.cfg.initLimit} ticks)`);
@@ -1049,7 +1079,7 @@ export class ZabPeer {
       case 'ping': {
         const touches: [bigint, number][] = [...f.touches];
         f.touches.clear();
-        this.send(f.leader, { t: 'ping', epoch: f.epoch, touches });
+        this.send(f.leader, { t: 'ping', epoch: f.epoch, seq: msg.seq, touches });
         return;
       }
       case 'syncreply':
