@@ -28,6 +28,8 @@ export class SimNetwork {
   private readonly lastAt = new Map<string, number>();
   delivered = 0;
   dropped = 0;
+  /** Per-message decision for scenario tests: false = not delivered now (dropped or held by the caller). */
+  filter: ((from: number, to: number, msg: PeerMessage) => boolean) | undefined;
 
   constructor(private readonly clock: VirtualClock, private readonly rng: Rng) {}
 
@@ -82,6 +84,18 @@ export class SimNetwork {
       this.dropped++;
       return;
     }
+    if (this.filter && !this.filter(from, to, msg)) return;
+    this.schedule(from, to, dst, msg);
+  }
+
+  /** Delivers a message as if `from` sent it now, bypassing the filter (releasing held messages). */
+  inject(from: number, to: number, msg: PeerMessage): void {
+    const dst = this.nodes.get(to);
+    if (!dst || !dst.running) return;
+    this.schedule(from, to, dst, msg);
+  }
+
+  private schedule(from: number, to: number, dst: SimTransport, msg: PeerMessage): void {
     const f = this.faults;
     if (f.drop > 0 && this.rng.chance(f.drop)) {
       this.dropped++;
