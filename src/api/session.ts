@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { Ids, type ACL } from '../core/acl.js';
-import { CreateMode } from '../core/createMode.js';
+import { CreateMode, isSequential } from '../core/createMode.js';
 import { KeeperError, type ErrorCode, type OpResult } from '../core/errors.js';
 import { childPath, parentOf, validatePath } from '../core/path.js';
 import type { RequestOp } from '../core/request.js';
@@ -240,11 +240,15 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Creates a znode; returns its path (with the sequential suffix for sequential modes). */
   async create(path: string, data?: Data, options: CreateOptions = {}): Promise<string> {
     const op = buildCreate(path, data, options);
-    const r = await this.write(op);
+    // A sequential create whose response was lost may have created its node; retrying it would
+    // create a second one ("never silently succeed twice"). Callers recover with a protected
+    // name instead (recipes' createProtected), so CONNECTIONLOSS is passed through here.
+    const write = isSequential(op.mode) ? (o: typeof op) => this.writeOnce(o) : (o: typeof op) => this.write(o);
+    const r = await write(op);
     if (r.ok) return (r as { path: string }).path;
     if (r.code === 'NONODE' && options.parents) {
       await this.createParents(op.path.endsWith('/') ? op.path.slice(0, -1) : parentOf(op.path));
-      const r2 = await this.write(op);
+      const r2 = await write(op);
       if (r2.ok) return (r2 as { path: string }).path;
       throw resultError(r2);
     }
