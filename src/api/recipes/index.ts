@@ -1,0 +1,21 @@
+/**
+ * conclave/recipes — Curator's recipes over conclave sessions: retry policies, protected
+ * creation, leader election, locks, caches, barriers, queues, counters, service discovery,
+ * configuration and persistent nodes. Every recipe takes a Session first.
+ */
+export { ExponentialBackoffRetry, RetryNTimes, RetryOneTime, RetryUntilElapsed, RetryForever } from './retry.js';
+export { addConnectionStateListener, connectionGeneration } from './connection.js';
+export type { ConnectionState, ConnectionStateListener } from './connection.js';
+export { isConnected, Deadline } from './util.js';
+export type { WaitOptions } from './util.js';
+export {
+  createProtected, findProtected, deleteProtectedEventually, isProtectedName, protectedGuid, unprotectedName, protectedPrefix, PROTECTED_PREFIX,
+} from './protected.js';
+export type { ProtectedCreateOptions, ProtectedNode } from './protected.js';
+export { Mutex, ReentrantNodeLock } from './mutex.js';
+export type { InterProcessLock, LockEvents, MutexOptions } from './mutex.js';
+export type { LockNode } from './lockInternals.js';
+export { ReadWriteLock, READ_LOCK_NAME, WRITE_LOCK_NAME } from './readWriteLock.js';
+export { Semaphore, SemaphoreMutex, Lease } from './semaphore.js';
+export type { SemaphoreOptions } from './semaphore.js';
+export { MultiLock } from './multiLock.js';
