@@ -330,7 +330,7 @@ export class Member extends EventEmitter<MemberEvents> {
       const closing: Promise<void>[] = [];
       for (const s of this.local.values()) {
         if (s.created && !s.closing && s.session && s.session.state !== 'LOST' && s.session.state !== 'CLOSED') {
-          closing.push(Promise.race([s.session.close().catch(() => undefined), new Promise<void>((r) => this.clock.setTimeout(r, 2 * this.tickMs + 200))]));
+          closing.push(Promise.race([s.session._memberStopping(), new Promise<void>((r) => this.clock.setTimeout(r, 2 * this.tickMs + 200))]));
         }
       }
       await Promise.all(closing);
@@ -671,7 +671,7 @@ export class Member extends EventEmitter<MemberEvents> {
     if (!s || !s.session) return;
     this.hooks?.delivered?.(this.id, n);
     if (n.zxid > s.lastZxid) s.lastZxid = n.zxid;
-    s.session._notify(n.type, n.path);
+    s.session._notify(n.type, n.path, n.zxid);
   }
 
   // ------------------------------------------------------------------ containers and TTL
@@ -814,7 +814,7 @@ export class Member extends EventEmitter<MemberEvents> {
     s.pending.clear();
     for (const d of s.syncs.values()) d.reject(new KeeperError(code));
     s.syncs.clear();
-    s.session?._setState(state);
+    s.session?._setState(state, code);
   }
 
   private touchLocalSessions(now: number): void {

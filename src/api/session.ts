@@ -75,9 +75,32 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly persistentWatchers = new Map<string, Set<Watcher>>();
   private readonly recursiveWatchers = new Map<string, Set<Watcher>>();
 
-  /** Writes (and syncs) in flight; reads wait behind them so a session reads its own writes. */
-  private writesInFlight = 0;
-  private lastWrite: Promise<unknown> = Promise.resolve();
+  /**
+   * The session's FIFO order (ZooKeeper's per-session request order): operations are issued in
+   * the order they were called. Writes (and syncs) pipeline: one is issued as soon as everything
+   * before it was issued. A read is issued only once every earlier write has completed, so it
+   * sees the session's own writes, and a later write is not issued before it, so it does not see
+   * writes the caller made after it.
+   */
+  private readonly issueQueue: { write: boolean; issue: () => void }[] = [];
+  /** Writes issued and not yet completed. */
+  private writesOutstanding = 0;
+  /** Operations issued whose result has not been handed to the caller yet. */
+  private inTransit = 0;
+
+  /**
+   * Watch events not yet delivered, in zxid order (see {@link Session._notify}), and results
+   * waiting for the events at or below their zxid to be delivered first.
+   */
+  private readonly eventQueue: { watchers: Watcher[]; ev: WatchEvent; zxid: bigint }[] = [];
+  private readonly resultWaiters: { zxid: bigint; release: () => void }[] = [];
+  private flushScheduled = false;
+  private lastEventZxid = 0n;
+
+  /** What operations fail with once the session is over: expired/closed, or its member is gone. */
+  private endCode: 'SESSIONEXPIRED' | 'CONNECTIONLOSS' = 'SESSIONEXPIRED';
+  /** The serving member is stopping: new operations fail with CONNECTIONLOSS. */
+  private memberStopping = false;
 
   /** @internal */
   constructor(id: bigint, timeoutMs: number, backend: SessionBackend, retry?: RetryPolicy) {
@@ -92,13 +115,42 @@ export class Session extends EventEmitter<SessionEvents> {
     return this._state;
   }
 
-  /** @internal called by the backend on connection changes. */
-  _setState(s: SessionState): void {
+  /**
+   * @internal called by the backend on connection changes. `endCode` says what later operations
+   * fail with when the session ends: SESSIONEXPIRED (closed or expired at the ensemble) or
+   * CONNECTIONLOSS (the serving member is gone, so nobody can tell).
+   */
+  _setState(s: SessionState, endCode?: 'SESSIONEXPIRED' | 'CONNECTIONLOSS'): void {
+    if (this.memberStopping) {
+      // The member closes its sessions as it stops; to the caller the session was lost with it.
+      if (s === 'CLOSED') s = 'LOST';
+      endCode = 'CONNECTIONLOSS';
+    }
     if (this._state === s) return;
     if (this._state === 'CLOSED' || (this._state === 'LOST' && s !== 'CLOSED')) return;
+    if ((s === 'LOST' || s === 'CLOSED') && endCode !== undefined) this.endCode = endCode;
     this._state = s;
     if (s === 'LOST' || s === 'CLOSED') this.clearWatchers();
     this.emit('state', s);
+  }
+
+  /**
+   * @internal the serving member is stopping: the session is ended at the ensemble while that is
+   * still possible (its ephemerals go now), and every later operation fails with CONNECTIONLOSS.
+   */
+  async _memberStopping(): Promise<void> {
+    this.memberStopping = true;
+    if (!this.alive) {
+      this.endCode = 'CONNECTIONLOSS';
+      return;
+    }
+    try {
+      await this.backend.close(this.id);
+    } catch {
+      // the member is going away anyway
+    } finally {
+      this._setState('LOST', 'CONNECTIONLOSS');
+    }
   }
 
   private get alive(): boolean {
@@ -106,14 +158,30 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private checkAlive(): void {
-    if (this._state === 'CLOSED') throw new KeeperError('SESSIONEXPIRED', undefined, 'the session is closed');
-    if (this._state === 'LOST') throw new KeeperError('SESSIONEXPIRED');
+    if (this.memberStopping) throw new KeeperError('CONNECTIONLOSS', undefined, 'the member serving this session stopped');
+    if (this._state === 'CLOSED' || this._state === 'LOST') {
+      if (this.endCode === 'CONNECTIONLOSS') throw new KeeperError('CONNECTIONLOSS', undefined, 'the member serving this session stopped');
+      if (this._state === 'CLOSED') throw new KeeperError('SESSIONEXPIRED', undefined, 'the session is closed');
+      throw new KeeperError('SESSIONEXPIRED');
+    }
   }
 
   // ------------------------------------------------------------------ watches (client side)
 
-  /** @internal delivers a watch event from the serving member. */
-  _notify(type: WatchEventType, path: string): void {
+  /**
+   * @internal delivers a watch event from the serving member; `zxid` is the txn that caused it
+   * (omitted: no later than the latest event seen, e.g. catch-up events after a reconnect).
+   *
+   * The callbacks to run are taken from the watch tables right away (a one-time watch is used up
+   * by this event, not by a later one). They run right away too, unless this session has results
+   * on their way to the caller or events still queued: then the event is queued and delivered in
+   * zxid order with those results — a result of zxid z after the events of zxids ≤ z, before the
+   * events of later zxids (ZooKeeper's client delivers replies and events in the order the server
+   * sent them).
+   */
+  _notify(type: WatchEventType, path: string, zxid?: bigint): void {
+    const z = zxid ?? this.lastEventZxid;
+    if (z > this.lastEventZxid) this.lastEventZxid = z;
     const fire: Watcher[] = [];
     const take = (m: Map<string, Set<Watcher>>): void => {
       const s = m.get(path);
@@ -149,18 +217,53 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     if (fire.length === 0) return;
     const ev: WatchEvent = { type, path };
-    const seen = new Set<Watcher>();
-    for (const w of fire) {
-      if (seen.has(w)) continue; // the same callback registered twice for one path fires once, as in ZooKeeper
-      seen.add(w);
-      try {
-        w(ev);
-      } catch (e) {
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
+    if (this.eventQueue.length === 0 && this.inTransit === 0) {
+      runWatchers(fire, ev);
+      return;
     }
+    this.eventQueue.push({ watchers: fire, ev, zxid: z });
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // A macrotask: results released before it have reached their callers' continuations by then.
+    setImmediate(() => this.flush());
+  }
+
+  /** Delivers queued events in order, releasing each waiting result right after the events at or below its zxid. */
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.eventQueue.length > 0) {
+      const next = this.eventQueue[0]!;
+      if (this.releaseResults((w) => w.zxid < next.zxid)) {
+        // Let the released callers run before the later events.
+        this.scheduleFlush();
+        return;
+      }
+      this.eventQueue.shift();
+      runWatchers(next.watchers, next.ev);
+    }
+    this.releaseResults(() => true);
+  }
+
+  private releaseResults(which: (w: { zxid: bigint }) => boolean): boolean {
+    const out = this.resultWaiters.filter(which);
+    if (out.length === 0) return false;
+    for (const w of out) this.resultWaiters.splice(this.resultWaiters.indexOf(w), 1);
+    out.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
+    for (const w of out) w.release();
+    return true;
+  }
+
+  /**
+   * Resolves once the result of an operation at `zxid` may be handed to the caller: after every
+   * queued event at or below `zxid`. Immediate when there is none.
+   */
+  private resultTurn(zxid: bigint): Promise<void> | undefined {
+    if (this.eventQueue.length === 0 || this.eventQueue[0]!.zxid > zxid) return undefined;
+    return new Promise<void>((release) => this.resultWaiters.push({ zxid, release }));
   }
 
   /** @internal the watches to re-register after a reconnect. */
@@ -208,26 +311,103 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  private async writeOnce(op: RequestOp): Promise<ApplyResult> {
-    this.checkAlive();
-    this.writesInFlight++;
-    const p = this.backend.write(this.id, op);
-    this.lastWrite = p.catch(() => undefined);
-    try {
-      return await p;
-    } finally {
-      this.writesInFlight--;
+  /** Queues an operation in the session's FIFO order and issues whatever may go now. */
+  private enqueue(write: boolean, issue: () => void): void {
+    this.issueQueue.push({ write, issue });
+    this.pumpIssue();
+  }
+
+  private pumpIssue(): void {
+    while (this.issueQueue.length > 0) {
+      const next = this.issueQueue[0]!;
+      if (!next.write && this.writesOutstanding > 0) return; // resumed when the last earlier write completes
+      this.issueQueue.shift();
+      next.issue();
     }
+  }
+
+  /** Issues a write (or sync) in FIFO order; resolves with its result once its turn among watch events came. */
+  private ordered<T extends { zxid?: bigint } | void>(call: () => Promise<T>): Promise<T> {
+    this.checkAlive();
+    this.inTransit++;
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue(true, () => {
+        let p: Promise<T>;
+        try {
+          this.checkAlive();
+          p = call();
+        } catch (e) {
+          this.inTransit--;
+          reject(e);
+          return;
+        }
+        this.writesOutstanding++;
+        const done = (): void => {
+          this.writesOutstanding--;
+          this.pumpIssue();
+        };
+        p.then(
+          (r) => {
+            done();
+            const z = r && typeof r === 'object' ? r.zxid : undefined;
+            const turn = z === undefined ? this.resultTurn(this.lastEventZxid) : this.resultTurn(z);
+            const hand = (): void => {
+              this.inTransit--;
+              resolve(r);
+            };
+            if (turn) void turn.then(hand);
+            else hand();
+          },
+          (e: unknown) => {
+            done();
+            this.inTransit--;
+            reject(e);
+          },
+        );
+      });
+    });
+  }
+
+  private writeOnce(op: RequestOp): Promise<ApplyResult> {
+    return this.ordered(() => this.backend.write(this.id, op));
   }
 
   private write(op: RequestOp): Promise<ApplyResult> {
     return this.withRetry(() => this.writeOnce(op));
   }
 
-  private async read<T>(fn: () => MaybePromise<T>): Promise<T> {
+  /** Issues a read once every earlier write of this session completed; its result comes after the events it reveals. */
+  private read<T>(fn: () => MaybePromise<T>): Promise<T> {
     this.checkAlive();
-    if (this.writesInFlight > 0) await this.lastWrite;
-    return fn();
+    this.inTransit++;
+    return new Promise<T>((resolve, reject) => {
+      const fail = (e: unknown): void => {
+        this.inTransit--;
+        reject(e);
+      };
+      const hand = (v: T): void => {
+        // Everything queued so far happened before this read looked at the tree.
+        const turn = this.resultTurn(this.lastEventZxid);
+        const give = (): void => {
+          this.inTransit--;
+          resolve(v);
+        };
+        if (turn) void turn.then(give);
+        else give();
+      };
+      this.enqueue(false, () => {
+        let r: MaybePromise<T>;
+        try {
+          this.checkAlive();
+          r = fn();
+        } catch (e) {
+          fail(e);
+          return;
+        }
+        if (r instanceof Promise) r.then(hand, fail);
+        else hand(r);
+      });
+    });
   }
 
   private readRetry<T>(fn: () => MaybePromise<T>): Promise<T> {
@@ -381,17 +561,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** After this resolves, reads on this session see everything committed before the call. */
   async sync(path = '/'): Promise<void> {
     validatePath(path);
-    await this.withRetry(async () => {
-      this.checkAlive();
-      this.writesInFlight++;
-      const p = this.backend.sync(this.id, path);
-      this.lastWrite = p.catch(() => undefined);
-      try {
-        await p;
-      } finally {
-        this.writesInFlight--;
-      }
-    });
+    await this.withRetry(() => this.ordered(() => this.backend.sync(this.id, path)));
   }
 
   async getACL(path: string): Promise<{ acl: ACL[]; stat: Stat }> {
@@ -512,6 +682,23 @@ export class Session extends EventEmitter<SessionEvents> {
       await this.backend.close(this.id);
     } finally {
       this._setState('CLOSED');
+    }
+  }
+}
+
+/** Runs watch callbacks for one event; the same callback registered several times runs once, as in ZooKeeper. */
+function runWatchers(fire: Watcher[], ev: WatchEvent): void {
+  const seen = new Set<Watcher>();
+  for (const w of fire) {
+    if (seen.has(w)) continue;
+    seen.add(w);
+    try {
+      w(ev);
+    } catch (e) {
+      // A throwing watcher must not keep the others from their event; its error is not swallowed.
+      queueMicrotask(() => {
+        throw e;
+      });
     }
   }
 }

@@ -45,7 +45,8 @@ function checkData(d: unknown, path: string, maxDataBytes: number): number {
 }
 
 function checkAclShape(acl: unknown, path: string): void {
-  if (!Array.isArray(acl)) throw new KeeperError('INVALIDACL', path, 'acl must be an array of { perms, scheme, id }');
+  // Not an array at all is a wrong argument type (BADARGUMENTS); an array with bad entries is INVALIDACL (fixupACL).
+  if (!Array.isArray(acl)) throw new KeeperError('BADARGUMENTS', path, 'acl must be an array of { perms, scheme, id }');
 }
 
 function checkWritable(path: string): void {

@@ -27,8 +27,13 @@ export interface SessionEntry {
   origin: string;
 }
 
-/** What applying one txn produced, for the member to reply with. */
-export type ApplyResult =
+/**
+ * What applying one txn produced, for the member to reply with. `zxid` is the txn's (set by
+ * {@link DataTree.apply}); sessions use it to order a reply among the watch events they receive.
+ */
+export type ApplyResult = ApplyOutcome & { zxid?: bigint };
+
+type ApplyOutcome =
   | { ok: true; op: 'create'; path: string; stat: Stat }
   | { ok: true; op: 'delete' }
   | { ok: true; op: 'setData'; stat: Stat }
@@ -154,12 +159,13 @@ export class DataTree {
     if (txn.zxid <= this.lastZxid && this.lastZxid !== 0n) {
       // Replaying over a fuzzy snapshot: still apply (idempotent) but never move lastZxid back.
     }
-    const r = this.applyOp(txn, txn.op);
+    const r: ApplyResult = this.applyOp(txn, txn.op);
+    r.zxid = txn.zxid;
     if (txn.zxid > this.lastZxid) this.lastZxid = txn.zxid;
     return r;
   }
 
-  private applyOp(txn: Txn, op: TxnOp): ApplyResult {
+  private applyOp(txn: Txn, op: TxnOp): ApplyOutcome {
     switch (op.type) {
       case 'create': {
         const stat = this.applyCreate(txn, op);
