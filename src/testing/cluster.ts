@@ -6,6 +6,7 @@ import type { SessionOptions } from '../api/types.js';
 import type { Txn } from '../core/txn.js';
 import { formatZxid } from '../core/zxid.js';
 import { MemoryStorage } from '../storage/memory.js';
+import type { Storage } from '../storage/types.js';
 import type { PeerMessage } from '../transport/types.js';
 import { Rng } from './random.js';
 import { SimNetwork } from './simNetwork.js';
@@ -26,6 +27,8 @@ export interface SimClusterOptions {
   verbose?: boolean;
   /** Extra member configuration (applied to every member). */
   member?: Partial<MemberConfig>;
+  /** Wraps a member's storage (fault injection at the disk, e.g. a failing append). */
+  wrapStorage?: (id: number, storage: MemoryStorage) => Storage;
 }
 
 /** What a message filter decides for one message. */
@@ -147,7 +150,7 @@ export class SimCluster {
       id,
       ensemble: this.ensemble(),
       transport: this.net.transport(id),
-      storage: this.storages.get(id)!,
+      storage: this.options.wrapStorage ? this.options.wrapStorage(id, this.storages.get(id)!) : this.storages.get(id)!,
       clock: this.clock,
       tickMs,
       initLimit: this.options.initLimit ?? 10,
@@ -193,7 +196,7 @@ export class SimCluster {
     this.crashes++;
     this.note(`crash ${id}`);
     this.storages.get(id)!.crash();
-    await m.halt();
+    await this.settle(m.halt(), 5000);
   }
 
   member(id: number): Member {
