@@ -978,8 +978,8 @@ export class Member extends EventEmitter<MemberEvents> {
       admin = false;
     }
     this.noteRead(s, 0);
-    // Without ADMIN, digest hashes are not shown (ZOOKEEPER-1392).
-    const acl = n.acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: !admin && a.scheme === 'digest' ? 'x:x' : a.id }));
+    // Without ADMIN, digest hashes are not shown: 'user:hash' becomes 'user:x' (ZOOKEEPER-1392, FinalRequestProcessor).
+    const acl = n.acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: !admin && a.scheme === 'digest' ? a.id.replace(/:.*$/s, ':x') : a.id }));
     return { acl, stat: copyStat(n.stat) };
   }
 
