@@ -1,9 +1,19 @@
 import { ClassicLevel } from 'classic-level';
-import { crc32, decode, encode } from '../core/codec.js';
+import { stat } from 'node:fs/promises';
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
 import { formatZxid } from '../core/zxid.js';
-import type { SnapshotHeader, Storage, StorageState, StoredSnapshot } from './types.js';
+import { CorruptRecordError, StorageError } from './errors.js';
+import {
+  ChunkEncoder, checkLogRecord, checkSnapshotChunk, decodeLogRecord, decodeMeta, decodeSnapshotChunk, decodeSnapshotEnd,
+  decodeSnapshotHeader, describeKey, encodeLogRecord, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION,
+  KEY_SNAP, keyZxid, logKey, MAX_ZXID, metaKey, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, type LogRecordHead, type SnapshotEnd,
+} from './format.js';
+import type {
+  SnapshotHeader, SnapshotInfo, Storage, StorageDamage, StorageState, StorageStats, StoredSnapshot,
+} from './types.js';
+
+export { CorruptRecordError, StorageError } from './errors.js';
 
 /** Minimal logger shape (the member passes its structured logger). */
 interface StorageLogger {
@@ -13,226 +23,531 @@ interface StorageLogger {
 }
 
 export interface LevelStorageOptions {
-  /** fsync every batch before acknowledging (default true). false trades durability for speed. */
+  /**
+   * Sync the txn log to disk before `append` resolves (default true). `false` trades durability
+   * for speed: an acknowledged txn survives a crash of the process (the OS still has it) but not
+   * a power loss or kernel crash, so a member may come back without txns it acknowledged. In an
+   * ensemble the others still have them, but a quorum losing power together can lose them.
+   * Snapshots, epochs and truncations are always synced.
+   */
   forceSync?: boolean;
   logger?: StorageLogger;
+  /**
+   * Inspect only (dump tools): nothing is written or repaired, damage is reported but left as
+   * found, a missing directory is an error. The directory must not be in use by a member.
+   */
+  readOnly?: boolean;
+  /** Upper bounds of one stored snapshot chunk (defaults 4096 nodes, 1 MiB). */
+  snapshotChunkNodes?: number;
+  snapshotChunkBytes?: number;
 }
 
 type Bytes = Uint8Array;
+type BatchOp = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del'; key: Bytes };
 
-const LOG = 0x4c; // 'L' + zxid(8)
-const SNAP = 0x53; // 'S' + zxid(8) + kind + [index(4)]
-const META = 0x4d; // 'M' + name
-const SNAP_HEADER = 0x48;
-const SNAP_CHUNK = 0x43;
-const SNAP_END = 0x45;
-
-function zxidBytes(prefix: number, zxid: bigint, extra = 0): Buffer {
-  const b = Buffer.alloc(9 + extra);
-  b[0] = prefix;
-  b.writeBigUInt64BE(zxid, 1);
-  return b;
-}
-
-function logKey(zxid: bigint): Buffer {
-  return zxidBytes(LOG, zxid);
-}
-
-function snapKey(zxid: bigint, kind: number, index = 0): Buffer {
-  const b = zxidBytes(SNAP, zxid, kind === SNAP_CHUNK ? 5 : 1);
-  b[9] = kind;
-  if (kind === SNAP_CHUNK) b.writeUInt32BE(index, 10);
-  return b;
-}
-
-function metaKey(name: string): Buffer {
-  return Buffer.concat([Buffer.from([META]), Buffer.from(name, 'utf8')]);
-}
-
-/** A record: crc32 of the payload (4 bytes BE), then the msgpack payload. */
-function seal(value: unknown): Buffer {
-  const payload = encode(value);
-  const out = Buffer.allocUnsafe(4 + payload.length);
-  out.writeUInt32BE(crc32(payload), 0);
-  out.set(payload, 4);
-  return out;
-}
-
-export class CorruptRecordError extends Error {
-  constructor(readonly where: string, detail: string) {
-    super(`corrupt record at ${where}: ${detail}`);
-    this.name = 'CorruptRecordError';
-  }
-}
-
-function unseal(where: string, buf: Bytes): unknown {
-  if (buf.length < 5) throw new CorruptRecordError(where, `record too short (${buf.length} bytes)`);
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const want = b.readUInt32BE(0);
-  const got = crc32(b, 4);
-  if (want !== got) throw new CorruptRecordError(where, `checksum mismatch (stored ${want.toString(16)}, computed ${got.toString(16)})`);
-  try {
-    return decode(b.subarray(4));
-  } catch (e) {
-    throw new CorruptRecordError(where, `undecodable (${(e as Error).message})`);
-  }
-}
-
-interface PendingAppend {
+interface QueuedAppend {
+  kind: 'append';
   txns: readonly Txn[];
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
+interface QueuedExclusive {
+  kind: 'exclusive';
+  run: () => Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface CatalogEntry {
+  zxid: bigint;
+  status: SnapshotInfo['status'];
+  header?: SnapshotHeader;
+  end?: SnapshotEnd;
+  chunks: number;
+  problem?: string;
+}
+
+const LOG_RANGE = { gte: logKey(0n), lte: logKey(MAX_ZXID) };
+const SNAP_RANGE = { gte: Buffer.from([KEY_SNAP]), lt: Buffer.from([KEY_SNAP + 1]) };
+/** Bounded deletes per LevelDB batch when purging (so a purge does not stall appends for long). */
+const PURGE_BATCH = 10_000;
+
+function snapshotRange(zxid: bigint): { gte: Buffer; lte: Buffer } {
+  return { gte: snapKey(zxid, 0), lte: snapKey(zxid, 0xff) };
+}
+
+function chunkRange(zxid: bigint): { gte: Buffer; lte: Buffer } {
+  return { gte: snapKey(zxid, SNAP_CHUNK, 0), lte: snapKey(zxid, SNAP_CHUNK, 0xffffffff) };
+}
+
+function levelCode(e: unknown): string | undefined {
+  const err = e as { code?: string; cause?: { code?: string } };
+  return err?.cause?.code ?? err?.code;
+}
+
+function levelMessage(e: unknown): string {
+  const err = e as { message?: string; cause?: { message?: string } };
+  return (err?.cause?.message ?? err?.message ?? String(e)).replace(/\s+/g, ' ');
+}
+
+function isCorruption(e: unknown): boolean {
+  return levelCode(e) === 'LEVEL_CORRUPTION' || /corrupt/i.test(levelMessage(e));
+}
+
 /**
- * Durable storage on LevelDB (classic-level): the txn log as one key per zxid, snapshots as
- * chunked records, epochs as meta keys; every value carries a CRC-32. Appends are group
- * committed: while one synced batch is being written, later appends queue up and go in the
- * next batch together.
+ * Durable storage on LevelDB (classic-level). The txn log is one key per zxid, snapshots are
+ * chunked records finished by an end marker, epochs are meta keys; every value carries a CRC-32
+ * and log records are chained by the previous record's zxid (see format.ts).
+ *
+ * Group commit: appends queue up while one batch is being synced, and go to disk together in the
+ * next batch, each still resolving in order — one fsync serves many txns, so durable throughput
+ * grows with concurrency. Truncation and SNAP installation run exclusively, between batches.
+ *
+ * Opening recovers: unfinished snapshots (the process died while writing them) are removed; the
+ * newest snapshot that passes its checks is chosen, a corrupt newer one is skipped (and reported);
+ * the log after it must chain without gaps. A damaged tail of the log (no valid record after the
+ * damage) is reported and truncated. Damage with valid records after it, or a log that does not
+ * reach back to the chosen snapshot, makes `open` refuse with a StorageError('UNSAFE'): a member
+ * never serves a tree it cannot prove right.
  */
 export class LevelStorage implements Storage {
   readonly description: string;
+  readonly directory: string;
   private readonly db: ClassicLevel<Bytes, Bytes>;
   private readonly forceSync: boolean;
+  private readonly readOnly: boolean;
   private readonly log: StorageLogger | undefined;
-  private queue: PendingAppend[] = [];
+  private readonly chunkNodes: number;
+  private readonly chunkBytes: number;
+  private queue: (QueuedAppend | QueuedExclusive)[] = [];
   private writing = false;
+  private drained: (() => void)[] = [];
+  /** zxid of the last record in the log (the `prev` of the next one). */
   private lastAppended = 0n;
-  private opened = false;
+  private dbOpen = false;
+  private recovered = false;
+  private closing = false;
+  private failure: StorageError | undefined;
+  /** Bumped by truncate and SNAP install: snapshot writes and purges started before abandon themselves. */
+  private generation = 0;
+  /** Non-exclusive writes in flight (snapshot finalization, purge batches) that exclusive ops wait for. */
+  private inflight = new Set<Promise<unknown>>();
+  private catalog = new Map<bigint, CatalogEntry>();
+  private writingSnapshots = new Set<bigint>();
+  private snapshotWrites = new Set<Promise<void>>();
+  private counters: StorageStats = { appends: 0, txns: 0, batches: 0 };
 
-  constructor(readonly directory: string, options: LevelStorageOptions = {}) {
+  constructor(directory: string, options: LevelStorageOptions = {}) {
+    if (typeof directory !== 'string' || directory.length === 0) {
+      throw new StorageError('BAD_ARGUMENT', 'levelStorage needs a directory path (a non-empty string)');
+    }
+    this.directory = directory;
     this.description = `leveldb:${directory}`;
     this.db = new ClassicLevel<Bytes, Bytes>(directory, { keyEncoding: 'view', valueEncoding: 'view' });
     this.forceSync = options.forceSync ?? true;
+    this.readOnly = options.readOnly ?? false;
     this.log = options.logger;
+    this.chunkNodes = Math.max(1, options.snapshotChunkNodes ?? 4096);
+    this.chunkBytes = Math.max(1024, options.snapshotChunkBytes ?? 1 << 20);
   }
+
+  // ------------------------------------------------------------------ opening and recovery
 
   async open(): Promise<StorageState> {
-    try {
-      await this.db.open();
-    } catch (e) {
-      const cause = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
-      if (/lock/i.test(cause)) {
-        throw new Error(`data directory ${this.directory} is in use by another member (LevelDB lock held); stop it or use another directory`);
-      }
-      throw new Error(`cannot open data directory ${this.directory}: ${cause}`);
+    if (!this.dbOpen) {
+      this.closing = false;
+      await this.openDb();
+      this.dbOpen = true;
+      this.failure = undefined;
+      this.queue = [];
     }
-    this.opened = true;
-    const currentEpoch = await this.readMeta('currentEpoch', 0);
-    const acceptedEpoch = await this.readMeta('acceptedEpoch', 0);
-    const snap = await this.latestSnapshotHeader();
-    const snapshotZxid = snap?.zxid ?? 0n;
-    const lastLogged = await this.verifyLogTail();
-    this.lastAppended = lastLogged;
-    return { currentEpoch, acceptedEpoch, snapshotZxid, lastZxid: lastLogged > snapshotZxid ? lastLogged : snapshotZxid };
+    // Opening again while open (the member rebuilds its tree after a TRUNC) re-analyses the
+    // directory between writes.
+    let state: StorageState | undefined;
+    if (this.recovered) {
+      await this.exclusive(async () => {
+        state = await this.recover();
+      });
+    } else {
+      state = await this.recover();
+      this.recovered = true;
+    }
+    return state!;
   }
 
-  private async readMeta(name: string, dflt: number): Promise<number> {
-    const v = await this.db.get(metaKey(name));
-    if (v === undefined) return dflt;
-    const n = unseal(`meta ${name}`, v);
-    if (typeof n !== 'number') throw new CorruptRecordError(`meta ${name}`, 'not a number');
-    return n;
+  private async openDb(): Promise<void> {
+    if (this.readOnly) {
+      const st = await stat(this.directory).catch(() => undefined);
+      if (!st) throw new StorageError('NOT_FOUND', `data directory ${this.directory} does not exist`);
+    }
+    try {
+      await this.db.open({ createIfMissing: !this.readOnly });
+    } catch (e) {
+      const code = levelCode(e);
+      const msg = levelMessage(e);
+      if (code === 'LEVEL_LOCKED' || /\block\b/i.test(msg)) {
+        throw new StorageError('LOCKED', `data directory ${this.directory} is locked by another member (in this or another process); stop that member first, or give each member its own directory`, { cause: e });
+      }
+      if (isCorruption(e)) {
+        throw new StorageError('UNSAFE', `LevelDB cannot open ${this.directory} (${msg}): the directory is damaged below conclave's own records; move it aside and let this member resync from the ensemble, or restore a backup`, { cause: e });
+      }
+      if (/permission|EACCES|read-only/i.test(msg)) {
+        throw new StorageError('IO', `data directory ${this.directory} is not writable (${msg}); fix its permissions or choose another directory`, { cause: e });
+      }
+      if (/does not exist|not found|ENOENT/i.test(msg) && this.readOnly) {
+        throw new StorageError('NOT_FOUND', `${this.directory} is not a conclave data directory (${msg})`, { cause: e });
+      }
+      throw new StorageError('IO', `cannot open data directory ${this.directory}: ${msg}`, { cause: e });
+    }
+  }
+
+  private unsafe(what: string): StorageError {
+    return new StorageError('UNSAFE', `refusing to start from ${this.directory}: ${what}; move the directory aside and let this member resync from the ensemble, or restore a backup`);
+  }
+
+  private async recover(): Promise<StorageState> {
+    const damage: StorageDamage[] = [];
+    await this.checkFormat();
+    const currentEpoch = await this.readEpoch('currentEpoch');
+    const acceptedEpoch = await this.readEpoch('acceptedEpoch');
+    await this.loadCatalog(damage);
+    let chosen: CatalogEntry | undefined;
+    const skipped: CatalogEntry[] = [];
+    for (const c of this.newestFirst()) {
+      if (c.status === 'unfinished') continue;
+      if (await this.verifySnapshot(c)) {
+        chosen = c;
+        break;
+      }
+      skipped.push(c);
+    }
+    for (const c of skipped) {
+      damage.push({
+        kind: 'snapshot-corrupt', where: `snapshot ${formatZxid(c.zxid)}`, detail: c.problem ?? 'corrupt',
+        action: chosen ? `skipped; recovering from the older snapshot ${formatZxid(chosen.zxid)} and the log after it` : 'skipped; no older valid snapshot, recovering from the log alone',
+      });
+    }
+    const snapshotZxid = chosen?.zxid ?? 0n;
+    const lastZxid = await this.recoverLog(snapshotZxid, chosen, skipped, damage);
+    for (const d of damage) {
+      const level = d.kind === 'snapshot-unfinished' ? 'info' : d.kind === 'log-before-snapshot-damaged' ? 'warn' : 'error';
+      this.log?.[level]({ where: d.where, detail: d.detail, action: d.action, dir: this.directory }, `storage damage: ${d.kind}`);
+    }
+    return { currentEpoch, acceptedEpoch, snapshotZxid, lastZxid, damage };
+  }
+
+  private async checkFormat(): Promise<void> {
+    let raw: Bytes | undefined;
+    try {
+      raw = await this.db.get(metaKey('format'));
+    } catch (e) {
+      throw this.readFailure('the format marker', e);
+    }
+    if (raw === undefined) {
+      let any = false;
+      for await (const _ of this.db.keys({ limit: 1 })) any = true;
+      if (any) {
+        throw new StorageError('FORMAT', `${this.directory} holds a LevelDB database that is not a conclave data directory (no format marker); point the member at an empty directory or one conclave created`);
+      }
+      if (!this.readOnly) await this.db.put(metaKey('format'), encodeMeta(FORMAT_VERSION), { sync: true });
+      return;
+    }
+    let v: unknown;
+    try {
+      v = decodeMeta('format', raw);
+    } catch (e) {
+      throw this.unsafe(`the format marker is damaged (${(e as CorruptRecordError).detail ?? (e as Error).message})`);
+    }
+    if (v !== FORMAT_VERSION) {
+      throw new StorageError('FORMAT', `${this.directory} was written in storage format ${String(v)}; this conclave reads format ${FORMAT_VERSION} (upgrade conclave)`);
+    }
+  }
+
+  private readFailure(what: string, e: unknown): StorageError {
+    if (e instanceof StorageError) return e;
+    if (isCorruption(e)) return this.unsafe(`LevelDB reports corruption while reading ${what} (${levelMessage(e)})`);
+    return new StorageError('IO', `cannot read ${what} in ${this.directory}: ${levelMessage(e)}`, { cause: e });
+  }
+
+  private async readEpoch(name: 'currentEpoch' | 'acceptedEpoch'): Promise<number> {
+    let raw: Bytes | undefined;
+    try {
+      raw = await this.db.get(metaKey(name));
+    } catch (e) {
+      throw this.readFailure(name, e);
+    }
+    if (raw === undefined) return 0;
+    let v: unknown;
+    try {
+      v = decodeMeta(name, raw);
+    } catch (e) {
+      // ZAB's promises to other members live here; guessing would risk two leaders in one epoch.
+      throw this.unsafe(`${name} is damaged (${(e as CorruptRecordError).detail ?? (e as Error).message}), so the epochs this member promised are unknown`);
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw this.unsafe(`${name} holds ${String(v)}, not an epoch`);
+    return v;
+  }
+
+  /** Lists every snapshot present; unfinished ones (the process died while writing) are removed. */
+  private async loadCatalog(damage: StorageDamage[]): Promise<void> {
+    const found = new Map<bigint, { header: boolean; end: boolean; chunks: number; gap: number | undefined }>();
+    try {
+      for await (const k of this.db.keys(SNAP_RANGE)) {
+        const kb = Buffer.from(k.buffer, k.byteOffset, k.byteLength);
+        if (kb.length < 10) continue;
+        const zxid = kb.readBigUInt64BE(1);
+        let f = found.get(zxid);
+        if (!f) {
+          f = { header: false, end: false, chunks: 0, gap: undefined };
+          found.set(zxid, f);
+        }
+        if (kb[9] === SNAP_HEADER) f.header = true;
+        else if (kb[9] === SNAP_END) f.end = true;
+        else if (kb[9] === SNAP_CHUNK && kb.length === 14) {
+          if (kb.readUInt32BE(10) !== f.chunks && f.gap === undefined) f.gap = f.chunks;
+          f.chunks++;
+        }
+      }
+    } catch (e) {
+      throw this.readFailure('the snapshot list', e);
+    }
+    const previous = this.catalog;
+    this.catalog = new Map();
+    for (const [zxid, f] of found) {
+      const known = previous.get(zxid);
+      if (known && known.status === 'valid' && f.end && f.header) {
+        this.catalog.set(zxid, known);
+        continue;
+      }
+      const entry: CatalogEntry = { zxid, status: 'unverified', chunks: f.chunks };
+      if (!f.end) {
+        entry.status = 'unfinished';
+        entry.problem = `no end marker (${f.chunks} chunk(s) written${f.header ? ', header present' : ''})`;
+        if (this.writingSnapshots.has(zxid)) continue; // being written right now
+        if (!this.readOnly) {
+          await this.deleteSnapshotKeys(zxid, true);
+          damage.push({ kind: 'snapshot-unfinished', where: `snapshot ${formatZxid(zxid)}`, detail: entry.problem, action: 'removed (the member stopped while writing it)' });
+          continue;
+        }
+        damage.push({ kind: 'snapshot-unfinished', where: `snapshot ${formatZxid(zxid)}`, detail: entry.problem, action: 'left as found (read-only)' });
+      } else if (!f.header) {
+        entry.status = 'corrupt';
+        entry.problem = 'header missing';
+      } else if (f.gap !== undefined) {
+        entry.status = 'corrupt';
+        entry.problem = `chunk ${f.gap} missing`;
+      }
+      this.catalog.set(zxid, entry);
+    }
+  }
+
+  private newestFirst(): CatalogEntry[] {
+    return [...this.catalog.values()].sort((a, b) => (a.zxid > b.zxid ? -1 : a.zxid < b.zxid ? 1 : 0));
+  }
+
+  /** Full check of a complete snapshot: header, end marker, every chunk's checksum and the counts. */
+  private async verifySnapshot(c: CatalogEntry): Promise<boolean> {
+    if (c.status === 'valid') return true;
+    if (c.status !== 'unverified') return false;
+    const z = formatZxid(c.zxid);
+    try {
+      const [hraw, eraw] = await this.db.getMany([snapKey(c.zxid, SNAP_HEADER), snapKey(c.zxid, SNAP_END)]);
+      if (hraw === undefined || eraw === undefined) throw new CorruptRecordError(`snapshot ${z}`, 'header or end marker vanished');
+      const header = decodeSnapshotHeader(c.zxid, hraw);
+      const end = decodeSnapshotEnd(c.zxid, eraw);
+      let index = 0;
+      let nodes = 0;
+      for await (const [k, v] of this.db.iterator(chunkRange(c.zxid))) {
+        const idx = Buffer.from(k.buffer, k.byteOffset, k.byteLength).readUInt32BE(10);
+        if (idx !== index) throw new CorruptRecordError(`snapshot ${z} chunk ${index}`, 'missing');
+        nodes += checkSnapshotChunk(c.zxid, idx, v);
+        index++;
+      }
+      if (index !== end.chunks) throw new CorruptRecordError(`snapshot ${z}`, `has ${index} chunk(s), its end marker says ${end.chunks}`);
+      if (nodes !== end.nodes) throw new CorruptRecordError(`snapshot ${z}`, `has ${nodes} node(s), its end marker says ${end.nodes}`);
+      if (header.nodeCount !== undefined && header.nodeCount !== nodes) {
+        throw new CorruptRecordError(`snapshot ${z}`, `has ${nodes} node(s), its header says ${header.nodeCount}`);
+      }
+      c.status = 'valid';
+      c.header = header;
+      c.end = end;
+      c.chunks = index;
+      return true;
+    } catch (e) {
+      if (e instanceof CorruptRecordError) {
+        c.status = 'corrupt';
+        c.problem = `${e.where}: ${e.detail}`;
+        return false;
+      }
+      if (isCorruption(e)) {
+        c.status = 'corrupt';
+        c.problem = `LevelDB reports corruption while reading it (${levelMessage(e)})`;
+        return false;
+      }
+      throw e;
+    }
   }
 
   /**
-   * Checks the log from the end backwards until a valid record is found; invalid records at the
-   * tail (a torn write) are reported and removed. Returns the last valid zxid.
+   * Checks the whole log and decides what can be trusted (see the class comment). Returns the
+   * last zxid of the usable state.
    */
-  private async verifyLogTail(): Promise<bigint> {
-    const bad: Buffer[] = [];
-    let last = 0n;
-    for await (const [k, v] of this.db.iterator({ gte: logKey(0n), lte: logKey((1n << 64n) - 1n), reverse: true })) {
-      const zxid = Buffer.from(k).readBigUInt64BE(1);
-      try {
-        const t = unseal(`log ${formatZxid(zxid)}`, v) as Txn;
-        if (t.zxid !== zxid) throw new CorruptRecordError(`log ${formatZxid(zxid)}`, `key/record zxid mismatch (${formatZxid(t.zxid)})`);
-        last = zxid;
-        break;
-      } catch (e) {
-        this.log?.warn({ zxid: formatZxid(zxid), err: (e as Error).message }, 'corrupt log record at the tail; truncating it');
-        bad.push(Buffer.from(k));
-        if (bad.length > 1_000_000) break;
-      }
-    }
-    if (bad.length > 0) await this.db.batch(bad.map((key) => ({ type: 'del' as const, key })), { sync: true });
-    return last;
-  }
-
-  private async latestSnapshotHeader(): Promise<SnapshotHeader | undefined> {
-    for (const s of await this.snapshotList()) {
-      if (s.complete) return s.header;
-    }
-    return undefined;
-  }
-
-  /** Snapshots newest first, with whether each is complete and readable. */
-  private async snapshotList(): Promise<{ zxid: bigint; header: SnapshotHeader; complete: boolean }[]> {
-    const out: { zxid: bigint; header: SnapshotHeader; complete: boolean }[] = [];
-    const lo = Buffer.from([SNAP]);
-    const hi = Buffer.from([SNAP + 1]);
-    const headers = new Map<bigint, SnapshotHeader>();
-    const ends = new Set<bigint>();
-    for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi })) {
-      const kb = Buffer.from(k);
-      const zxid = kb.readBigUInt64BE(1);
-      const kind = kb[9];
-      if (kind === SNAP_HEADER) {
+  private async recoverLog(snapshotZxid: bigint, chosen: CatalogEntry | undefined, skipped: CatalogEntry[], damage: StorageDamage[]): Promise<bigint> {
+    const S = snapshotZxid;
+    let beforeLast: { zxid: bigint; ok: boolean } | undefined; // last record at or before S
+    const beforeDamaged: { zxid: bigint; detail: string }[] = [];
+    let last: bigint | undefined; // last trusted record after S
+    let problem: { zxid: bigint; detail: string; chain: boolean } | undefined;
+    const tail: Bytes[] = [];
+    let tailValid = 0;
+    let tailLastValid = 0n;
+    let tailLast = 0n;
+    let count = 0;
+    try {
+      for await (const [k, v] of this.db.iterator(LOG_RANGE)) {
+        count++;
+        const zxid = keyZxid(k);
+        let head: LogRecordHead | undefined;
+        let detail: string | undefined;
         try {
-          headers.set(zxid, unseal(`snapshot ${formatZxid(zxid)} header`, v) as SnapshotHeader);
+          head = checkLogRecord(zxid, v);
         } catch (e) {
-          this.log?.warn({ zxid: formatZxid(zxid), err: (e as Error).message }, 'corrupt snapshot header');
+          if (!(e instanceof CorruptRecordError)) throw e;
+          detail = e.detail;
         }
-      } else if (kind === SNAP_END) {
-        ends.add(zxid);
+        if (zxid <= S) {
+          if (detail !== undefined) beforeDamaged.push({ zxid, detail });
+          beforeLast = { zxid, ok: detail === undefined };
+          continue;
+        }
+        if (problem === undefined) {
+          if (head) {
+            const expected = last ?? (beforeLast?.ok ? beforeLast.zxid : undefined);
+            if (expected !== undefined && head.prev !== expected) {
+              detail = head.prev > expected
+                ? `the record follows ${formatZxid(head.prev)}, which is missing (the log holds ${formatZxid(expected)} before it)`
+                : `the record follows ${formatZxid(head.prev)}, but the log holds ${formatZxid(expected)} after that`;
+            } else if (expected === undefined && head.prev > S) {
+              detail = chosen
+                ? `the log continues from ${formatZxid(head.prev)}, which is missing: the txns between snapshot ${formatZxid(S)} and it are gone`
+                : `the log starts after ${formatZxid(head.prev)} (older txns were purged) and there is no valid snapshot to start from${skipped.length > 0 ? ` (${skipped.map((c) => `${formatZxid(c.zxid)}: ${c.problem}`).join('; ')})` : ''}`;
+            }
+          }
+          if (detail === undefined) {
+            last = zxid;
+            continue;
+          }
+          problem = { zxid, detail, chain: head !== undefined };
+        }
+        tail.push(Buffer.from(k));
+        tailLast = zxid;
+        if (head) {
+          tailValid++;
+          tailLastValid = zxid;
+        }
       }
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      throw this.readFailure(`the txn log after record ${count}`, e);
     }
-    for (const [zxid, header] of headers) out.push({ zxid, header, complete: ends.has(zxid) });
-    out.sort((a, b) => (a.zxid > b.zxid ? -1 : a.zxid < b.zxid ? 1 : 0));
-    return out;
+    if (beforeDamaged.length > 0) {
+      const b = beforeDamaged[0]!;
+      damage.push({
+        kind: 'log-before-snapshot-damaged', where: `log ${formatZxid(b.zxid)}`,
+        detail: `${b.detail}${beforeDamaged.length > 1 ? ` (and ${beforeDamaged.length - 1} more record(s) up to ${formatZxid(beforeDamaged[beforeDamaged.length - 1]!.zxid)})` : ''}`,
+        action: `kept; not needed to recover from snapshot ${formatZxid(S)}`,
+      });
+    }
+    if (problem) {
+      if (tailValid > 0) {
+        const n = tailValid - (problem.chain ? 1 : 0);
+        throw this.unsafe(problem.chain && n === 0
+          ? `log ${formatZxid(problem.zxid)} cannot be trusted: ${problem.detail}`
+          : `log ${formatZxid(problem.zxid)} is damaged (${problem.detail}) and ${tailValid} later valid record(s) up to ${formatZxid(tailLastValid)} depend on it, so the tree cannot be rebuilt safely`);
+      }
+      const range = tail.length === 1 ? formatZxid(problem.zxid) : `${formatZxid(problem.zxid)}..${formatZxid(tailLast)}`;
+      if (!this.readOnly) await this.db.batch(tail.map((key) => ({ type: 'del' as const, key })), { sync: true });
+      damage.push({
+        kind: 'log-tail-truncated', where: `log ${formatZxid(problem.zxid)}`, detail: problem.detail,
+        action: `${this.readOnly ? 'would remove' : 'removed'} ${tail.length} damaged record(s) ${range} at the end of the log; the state ends at ${formatZxid(last ?? S)}`,
+      });
+    }
+    this.lastAppended = last ?? beforeLast?.zxid ?? S;
+    return last ?? S;
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  private assertReady(): void {
+    if (!this.recovered || !this.dbOpen || this.closing) throw new StorageError('CLOSED', `storage ${this.directory} is not open`);
   }
 
   async latestSnapshot(): Promise<StoredSnapshot | undefined> {
-    for (const s of await this.snapshotList()) {
-      if (!s.complete) continue;
-      // Verify every chunk before trusting it; a corrupt snapshot falls back to an older one.
-      try {
-        let n = 0;
-        for await (const chunk of this.readSnapshotChunks(s.zxid)) n += chunk.length;
-        if (s.header.nodeCount !== undefined && n !== s.header.nodeCount) {
-          throw new CorruptRecordError(`snapshot ${formatZxid(s.zxid)}`, `has ${n} nodes, header says ${s.header.nodeCount}`);
-        }
-      } catch (e) {
-        this.log?.error({ zxid: formatZxid(s.zxid), err: (e as Error).message }, 'snapshot is corrupt; falling back to an older one');
+    this.assertReady();
+    for (const c of this.newestFirst()) {
+      if (c.status === 'unfinished' || this.writingSnapshots.has(c.zxid)) continue;
+      if (!(await this.verifySnapshot(c))) {
+        this.log?.error({ zxid: formatZxid(c.zxid), problem: c.problem }, 'snapshot is corrupt; falling back to an older one');
         continue;
       }
-      const zxid = s.zxid;
-      return { header: s.header, chunks: () => this.readSnapshotChunks(zxid) };
+      return this.stored(c);
     }
     return undefined;
   }
 
-  private async *readSnapshotChunks(zxid: bigint): AsyncGenerator<SnapshotNode[]> {
-    let expect = 0;
-    for await (const [k, v] of this.db.iterator({ gte: snapKey(zxid, SNAP_CHUNK, 0), lte: snapKey(zxid, SNAP_CHUNK, 0xffffffff) })) {
-      const idx = Buffer.from(k).readUInt32BE(10);
-      if (idx !== expect) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)}`, `chunk ${expect} missing`);
-      expect++;
-      const nodes = unseal(`snapshot ${formatZxid(zxid)} chunk ${idx}`, v);
-      if (!Array.isArray(nodes)) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)} chunk ${idx}`, 'not an array');
-      yield nodes as SnapshotNode[];
+  async readSnapshot(zxid: bigint): Promise<StoredSnapshot> {
+    this.assertReady();
+    const c = this.catalog.get(zxid);
+    if (!c) throw new StorageError('BAD_ARGUMENT', `no snapshot ${formatZxid(zxid)} in ${this.directory}`);
+    if (!(await this.verifySnapshot(c))) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)}`, c.problem ?? c.status);
+    return this.stored(c);
+  }
+
+  async snapshots(): Promise<SnapshotInfo[]> {
+    this.assertReady();
+    const out: SnapshotInfo[] = [];
+    for (const c of this.newestFirst()) {
+      if (c.status === 'unverified') await this.verifySnapshot(c);
+      const info: SnapshotInfo = { zxid: c.zxid, status: c.status, chunks: c.chunks };
+      if (c.header) info.header = c.header;
+      if (c.problem) info.problem = c.problem;
+      out.push(info);
     }
+    return out;
+  }
+
+  private stored(c: CatalogEntry): StoredSnapshot {
+    const zxid = c.zxid;
+    const db = this.db;
+    const chunks = c.chunks;
+    return {
+      header: c.header!,
+      async *chunks(): AsyncGenerator<SnapshotNode[]> {
+        let expect = 0;
+        for await (const [k, v] of db.iterator(chunkRange(zxid))) {
+          const idx = Buffer.from(k.buffer, k.byteOffset, k.byteLength).readUInt32BE(10);
+          if (idx !== expect) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)} chunk ${expect}`, 'missing');
+          expect++;
+          yield decodeSnapshotChunk(zxid, idx, v);
+        }
+        if (expect !== chunks) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)}`, `has ${expect} chunk(s), expected ${chunks}`);
+      },
+    };
   }
 
   async *readLog(afterZxid: bigint): AsyncIterable<Txn[]> {
+    this.assertReady();
     let batch: Txn[] = [];
-    let prev = afterZxid;
-    for await (const [k, v] of this.db.iterator({ gt: logKey(afterZxid), lte: logKey((1n << 64n) - 1n) })) {
-      const zxid = Buffer.from(k).readBigUInt64BE(1);
-      const t = unseal(`log ${formatZxid(zxid)}`, v) as Txn;
-      if (t.zxid !== zxid || zxid <= prev) throw new CorruptRecordError(`log ${formatZxid(zxid)}`, 'zxid out of order');
+    let prev: bigint | undefined;
+    for await (const [k, v] of this.db.iterator({ gt: logKey(afterZxid), lte: logKey(MAX_ZXID) })) {
+      const zxid = keyZxid(k);
+      const r = decodeLogRecord(zxid, v);
+      if (prev !== undefined && r.prev !== prev) {
+        throw new CorruptRecordError(`log ${formatZxid(zxid)}`, `follows ${formatZxid(r.prev)}, but the log holds ${formatZxid(prev)} before it`);
+      }
       prev = zxid;
-      batch.push(t);
+      batch.push(r.txn);
       if (batch.length >= 1000) {
         yield batch;
         batch = [];
@@ -241,131 +556,374 @@ export class LevelStorage implements Storage {
     if (batch.length > 0) yield batch;
   }
 
+  /**
+   * Every log record after `afterZxid` as found on disk, damaged ones included (dump tools).
+   * Never throws for a damaged record; reports it in `problem`.
+   */
+  async *inspectLog(afterZxid = 0n): AsyncIterable<{ zxid: bigint; prev?: bigint; txn?: Txn; problem?: string }> {
+    this.assertReady();
+    let expected: bigint | undefined;
+    for await (const [k, v] of this.db.iterator({ gt: logKey(afterZxid), lte: logKey(MAX_ZXID) })) {
+      const zxid = keyZxid(k);
+      try {
+        const r = decodeLogRecord(zxid, v);
+        const out: { zxid: bigint; prev: bigint; txn: Txn; problem?: string } = { zxid, prev: r.prev, txn: r.txn };
+        if (expected !== undefined && r.prev !== expected) out.problem = `follows ${formatZxid(r.prev)}, but the log holds ${formatZxid(expected)} before it`;
+        expected = zxid;
+        yield out;
+      } catch (e) {
+        if (!(e instanceof CorruptRecordError)) throw e;
+        expected = zxid;
+        yield { zxid, problem: e.detail };
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ the log
+
+  stats(): StorageStats {
+    return { ...this.counters };
+  }
+
   append(txns: readonly Txn[]): Promise<void> {
-    if (!this.opened) return Promise.reject(new Error('storage is not open'));
+    try {
+      this.assertWritable();
+      if (!Array.isArray(txns)) throw new StorageError('BAD_ARGUMENT', 'append needs an array of txns');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.counters.appends++;
     if (txns.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ txns, resolve, reject });
+      this.queue.push({ kind: 'append', txns, resolve, reject });
+      if (!this.writing) void this.flush();
+    });
+  }
+
+  private assertWritable(): void {
+    this.assertReady();
+    if (this.readOnly) throw new StorageError('BAD_ARGUMENT', `storage ${this.directory} was opened read-only`);
+    if (this.failure) throw new StorageError('FAILED', `storage ${this.directory} failed earlier and accepts no more writes: ${this.failure.message}`);
+  }
+
+  /** Runs `run` alone: after the appends queued before it are durable, before those queued after. */
+  private exclusive(run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'exclusive', run, resolve, reject });
       if (!this.writing) void this.flush();
     });
   }
 
   private async flush(): Promise<void> {
     this.writing = true;
-    while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      const ops: { type: 'put'; key: Bytes; value: Bytes }[] = [];
-      let last = this.lastAppended;
-      let error: Error | undefined;
-      for (const p of group) {
-        for (const t of p.txns) {
-          if (t.zxid <= last) {
-            error = new Error(`append out of order: ${formatZxid(t.zxid)} after ${formatZxid(last)}`);
-            break;
+    try {
+      while (this.queue.length > 0) {
+        const head = this.queue[0]!;
+        if (head.kind === 'exclusive') {
+          this.queue.shift();
+          try {
+            this.generation++;
+            await Promise.all([...this.inflight].map((p) => p.catch(() => undefined)));
+            await head.run();
+            head.resolve();
+          } catch (e) {
+            head.reject(e);
           }
-          last = t.zxid;
-          ops.push({ type: 'put', key: logKey(t.zxid), value: seal(t) });
+          continue;
         }
-        if (error) break;
+        const group: QueuedAppend[] = [];
+        while (this.queue.length > 0 && this.queue[0]!.kind === 'append') group.push(this.queue.shift() as QueuedAppend);
+        await this.writeGroup(group);
       }
-      try {
-        if (error) throw error;
-        await this.db.batch(ops, { sync: this.forceSync });
-        this.lastAppended = last;
-        for (const p of group) p.resolve();
-      } catch (e) {
-        for (const p of group) p.reject(e);
-      }
+    } finally {
+      this.writing = false;
+      const waiters = this.drained;
+      this.drained = [];
+      for (const w of waiters) w();
     }
-    this.writing = false;
   }
 
-  private async drain(): Promise<void> {
-    while (this.writing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+  /** One batch for every append queued while the previous batch was being synced (group commit). */
+  private async writeGroup(group: QueuedAppend[]): Promise<void> {
+    if (this.failure || this.closing && !this.dbOpen) {
+      const e = new StorageError('FAILED', `storage ${this.directory} failed earlier and accepts no more writes: ${this.failure?.message ?? 'closed'}`);
+      for (const p of group) p.reject(e);
+      return;
+    }
+    const ops: BatchOp[] = [];
+    const accepted: QueuedAppend[] = [];
+    let last = this.lastAppended;
+    for (const p of group) {
+      const mine: BatchOp[] = [];
+      let prev = last;
+      let error: StorageError | undefined;
+      for (const t of p.txns) {
+        if (t === null || typeof t !== 'object' || typeof t.zxid !== 'bigint') {
+          error = new StorageError('BAD_ARGUMENT', 'append: not a txn (zxid must be a bigint)');
+          break;
+        }
+        if (t.zxid <= prev) {
+          error = new StorageError('BAD_ARGUMENT', `append out of order: ${formatZxid(t.zxid)} after ${formatZxid(prev)}`);
+          break;
+        }
+        try {
+          mine.push({ type: 'put', key: logKey(t.zxid), value: encodeLogRecord(t, prev) });
+        } catch (e) {
+          error = new StorageError('BAD_ARGUMENT', `append: txn ${formatZxid(t.zxid)} cannot be encoded (${(e as Error).message})`);
+          break;
+        }
+        prev = t.zxid;
+      }
+      if (error) {
+        p.reject(error);
+        continue;
+      }
+      for (const op of mine) ops.push(op);
+      last = prev;
+      accepted.push(p);
+    }
+    if (accepted.length === 0) return;
+    try {
+      await this.db.batch(ops, { sync: this.forceSync });
+    } catch (e) {
+      // A failed write leaves the log in a state we cannot reason about (ZOOKEEPER-4882): no more writes.
+      this.failure = new StorageError('IO', `writing ${ops.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });
+      for (const p of accepted) p.reject(this.failure);
+      return;
+    }
+    this.lastAppended = last;
+    this.counters.batches++;
+    this.counters.txns += ops.length;
+    for (const p of accepted) p.resolve();
+  }
+
+  private idle(): Promise<void> {
+    if (!this.writing && this.queue.length === 0) return Promise.resolve();
+    return new Promise<void>((r) => this.drained.push(r));
   }
 
   async truncateAfter(zxid: bigint): Promise<void> {
-    await this.drain();
-    const dels: { type: 'del'; key: Bytes }[] = [];
-    for await (const k of this.db.keys({ gt: logKey(zxid), lte: logKey((1n << 64n) - 1n) })) dels.push({ type: 'del', key: k });
-    // Snapshots newer than the truncation point describe a history we are abandoning.
-    for (const s of await this.snapshotList()) if (s.zxid > zxid) await this.deleteSnapshot(s.zxid);
-    if (dels.length > 0) await this.db.batch(dels, { sync: true });
-    if (this.lastAppended > zxid) this.lastAppended = zxid;
+    this.assertWritable();
+    if (typeof zxid !== 'bigint' || zxid < 0n) throw new StorageError('BAD_ARGUMENT', 'truncateAfter needs a zxid (bigint ≥ 0)');
+    await this.exclusive(async () => {
+      const ops: BatchOp[] = [];
+      for await (const k of this.db.keys({ gt: logKey(zxid), lte: logKey(MAX_ZXID) })) ops.push({ type: 'del', key: k });
+      // Snapshots newer than the truncation point describe a history being abandoned.
+      const dropped: bigint[] = [];
+      for (const c of this.catalog.values()) {
+        if (c.zxid > zxid) {
+          dropped.push(c.zxid);
+          for await (const k of this.db.keys(snapshotRange(c.zxid))) ops.push({ type: 'del', key: k });
+        }
+      }
+      if (ops.length > 0) await this.db.batch(ops, { sync: true });
+      for (const z of dropped) this.catalog.delete(z);
+      let lastRecord: bigint | undefined;
+      for await (const k of this.db.keys({ lte: logKey(zxid), gte: logKey(0n), reverse: true, limit: 1 })) lastRecord = keyZxid(k);
+      let newestSnap = 0n;
+      for (const c of this.catalog.values()) if (c.status !== 'unfinished' && c.zxid > newestSnap) newestSnap = c.zxid;
+      this.lastAppended = lastRecord ?? newestSnap;
+    });
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /** Encodes node records into bounded chunks and writes them unsynced (the final batch syncs them). */
+  private async writeChunks(zxid: bigint, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>, stillWanted: () => boolean): Promise<SnapshotEnd | undefined> {
+    const enc = new ChunkEncoder();
+    let index = 0;
+    let nodes = 0;
+    let pending: BatchOp[] = [];
+    let pendingBytes = 0;
+    const put = async (force: boolean): Promise<void> => {
+      if (enc.count > 0 && (force || enc.count >= this.chunkNodes || enc.size >= this.chunkBytes)) {
+        const value = enc.finish();
+        pending.push({ type: 'put', key: snapKey(zxid, SNAP_CHUNK, index++), value });
+        pendingBytes += value.length;
+      }
+      if (pending.length > 0 && (force || pendingBytes >= 4 * this.chunkBytes)) {
+        const ops = pending;
+        pending = [];
+        pendingBytes = 0;
+        await this.db.batch(ops);
+      }
+    };
+    for await (const chunk of chunks) {
+      if (!Array.isArray(chunk)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
+      if (!stillWanted()) return undefined;
+      for (const n of chunk) {
+        enc.add(n);
+        nodes++;
+        if (enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) await put(false);
+      }
+    }
+    await put(true);
+    return { chunks: index, nodes };
   }
 
   async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
-    await this.writeSnapshotRecords(header, chunks);
-  }
-
-  private async writeSnapshotRecords(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<number> {
-    const zxid = header.zxid;
-    await this.deleteSnapshot(zxid);
-    let index = 0;
-    let count = 0;
-    for await (const chunk of chunks) {
-      await this.db.put(snapKey(zxid, SNAP_CHUNK, index++), seal(chunk));
-      count += chunk.length;
+    this.assertWritable();
+    const p = this.writeSnapshotNow(header, chunks);
+    this.snapshotWrites.add(p);
+    try {
+      await p;
+    } finally {
+      this.snapshotWrites.delete(p);
     }
-    // The header (with the real count) and the end marker go last and together, synced: a
-    // snapshot without its end marker is an unfinished one and is ignored.
-    await this.db.batch([
-      { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: seal({ ...header, nodeCount: count }) },
-      { type: 'put', key: snapKey(zxid, SNAP_END), value: seal({ chunks: index, nodes: count }) },
-    ], { sync: true });
-    return count;
   }
 
-  private async deleteSnapshot(zxid: bigint): Promise<void> {
-    const dels: { type: 'del'; key: Bytes }[] = [];
-    for await (const k of this.db.keys({ gte: snapKey(zxid, 0), lte: snapKey(zxid, 0xff) })) dels.push({ type: 'del', key: k });
-    for await (const k of this.db.keys({ gte: snapKey(zxid, SNAP_CHUNK, 0), lte: snapKey(zxid, SNAP_CHUNK, 0xffffffff) })) dels.push({ type: 'del', key: k });
-    if (dels.length > 0) await this.db.batch(dels, { sync: true });
+  private async writeSnapshotNow(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
+    this.checkHeader(header);
+    const zxid = header.zxid;
+    const existing = this.catalog.get(zxid);
+    if (existing && (existing.status === 'valid' || existing.status === 'unverified')) return; // already have this state
+    if (this.writingSnapshots.has(zxid)) throw new StorageError('BAD_ARGUMENT', `snapshot ${formatZxid(zxid)} is already being written`);
+    const gen = this.generation;
+    const wanted = (): boolean => gen === this.generation && !this.closing;
+    this.writingSnapshots.add(zxid);
+    try {
+      await this.deleteSnapshotKeys(zxid, false);
+      const end = await this.writeChunks(zxid, chunks, wanted);
+      if (!end || !wanted()) {
+        // A truncate or SNAP install ran meanwhile: this snapshot belongs to an abandoned state.
+        await this.deleteSnapshotKeys(zxid, false).catch(() => undefined);
+        this.log?.info({ zxid: formatZxid(zxid) }, 'snapshot abandoned (the log was truncated or replaced meanwhile)');
+        return;
+      }
+      const h: SnapshotHeader = { ...header, nodeCount: end.nodes };
+      // Header and end marker go last, together, synced: without them the snapshot is unfinished.
+      const done = this.db.batch([
+        { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
+        { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
+      ], { sync: true });
+      this.inflight.add(done);
+      try {
+        await done;
+      } finally {
+        this.inflight.delete(done);
+      }
+      this.catalog.set(zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks });
+    } finally {
+      this.writingSnapshots.delete(zxid);
+    }
+  }
+
+  private checkHeader(header: SnapshotHeader): void {
+    if (!header || typeof header.zxid !== 'bigint' || header.zxid < 0n || typeof header.time !== 'number' || !Array.isArray(header.sessions)) {
+      throw new StorageError('BAD_ARGUMENT', 'snapshot header needs zxid (bigint), time (number) and sessions (array)');
+    }
+  }
+
+  private async deleteSnapshotKeys(zxid: bigint, sync: boolean): Promise<void> {
+    const ops: BatchOp[] = [];
+    for await (const k of this.db.keys(snapshotRange(zxid))) ops.push({ type: 'del', key: k });
+    if (ops.length > 0) await this.db.batch(ops, { sync });
   }
 
   async installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
-    await this.drain();
-    await this.writeSnapshotRecords(header, chunks);
-    // The log of a member that needed a SNAP is superseded as a whole.
-    const dels: { type: 'del'; key: Bytes }[] = [];
-    for await (const k of this.db.keys({ gte: logKey(0n), lte: logKey((1n << 64n) - 1n) })) dels.push({ type: 'del', key: k });
-    for (const s of await this.snapshotList()) if (s.zxid !== header.zxid) await this.deleteSnapshot(s.zxid);
-    if (dels.length > 0) await this.db.batch(dels, { sync: true });
-    this.lastAppended = header.zxid;
+    this.assertWritable();
+    this.checkHeader(header);
+    const zxid = header.zxid;
+    await this.exclusive(async () => {
+      await this.deleteSnapshotKeys(zxid, false);
+      const end = (await this.writeChunks(zxid, chunks, () => true))!;
+      const h: SnapshotHeader = { ...header, nodeCount: end.nodes };
+      // One atomic batch: the new snapshot becomes complete exactly when the old log and snapshots
+      // go. A crash before it leaves the old state (and an unfinished snapshot); after it, the new.
+      const ops: BatchOp[] = [
+        { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
+        { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
+      ];
+      for await (const k of this.db.keys(LOG_RANGE)) ops.push({ type: 'del', key: k });
+      for await (const k of this.db.keys(SNAP_RANGE)) if (keyZxid(k) !== zxid) ops.push({ type: 'del', key: k });
+      await this.db.batch(ops, { sync: true });
+      this.catalog = new Map([[zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks }]]);
+      this.lastAppended = zxid;
+    });
   }
 
   async setEpochs(e: { currentEpoch?: number; acceptedEpoch?: number }): Promise<void> {
-    const ops: { type: 'put'; key: Bytes; value: Bytes }[] = [];
-    if (e.acceptedEpoch !== undefined) ops.push({ type: 'put', key: metaKey('acceptedEpoch'), value: seal(e.acceptedEpoch) });
-    if (e.currentEpoch !== undefined) ops.push({ type: 'put', key: metaKey('currentEpoch'), value: seal(e.currentEpoch) });
+    this.assertWritable();
+    const ops: BatchOp[] = [];
+    for (const name of ['acceptedEpoch', 'currentEpoch'] as const) {
+      const v = e?.[name];
+      if (v === undefined) continue;
+      if (!Number.isInteger(v) || v < 0) throw new StorageError('BAD_ARGUMENT', `${name} must be an integer ≥ 0 (got ${String(v)})`);
+      ops.push({ type: 'put', key: metaKey(name), value: encodeMeta(v) });
+    }
     if (ops.length > 0) await this.db.batch(ops, { sync: true });
   }
 
   async purge(retainSnapshots: number): Promise<{ snapshots: number; txns: number }> {
-    const keep = Math.max(1, retainSnapshots);
-    const list = (await this.snapshotList()).filter((s) => s.complete);
-    if (list.length <= keep) return { snapshots: 0, txns: 0 };
-    const old = list.slice(keep);
-    for (const s of old) await this.deleteSnapshot(s.zxid);
-    // Keep the log the oldest retained snapshot needs (everything after its zxid).
-    const oldestKept = list[keep - 1]!.zxid;
-    const dels: { type: 'del'; key: Bytes }[] = [];
-    for await (const k of this.db.keys({ gte: logKey(0n), lte: logKey(oldestKept) })) dels.push({ type: 'del', key: k });
-    for (let i = 0; i < dels.length; i += 10_000) await this.db.batch(dels.slice(i, i + 10_000));
-    return { snapshots: old.length, txns: dels.length };
+    this.assertWritable();
+    if (!Number.isInteger(retainSnapshots) || retainSnapshots < 1) {
+      throw new StorageError('BAD_ARGUMENT', `purge needs to retain at least 1 snapshot (got ${String(retainSnapshots)})`);
+    }
+    const gen = this.generation;
+    const all = this.newestFirst().filter((c) => !this.writingSnapshots.has(c.zxid));
+    const complete = all.filter((c) => c.status === 'valid' || c.status === 'unverified');
+    if (complete.length === 0) return { snapshots: 0, txns: 0 };
+    const kept = complete.slice(0, retainSnapshots);
+    const oldestKept = kept[kept.length - 1]!.zxid;
+    // Older complete snapshots go; so do snapshots known to be corrupt (they were reported when found).
+    const drop = all.filter((c) => (c.status === 'corrupt' || c.zxid < oldestKept) && !kept.includes(c) && c.status !== 'unfinished');
+    const run = async (ops: BatchOp[]): Promise<boolean> => {
+      if (gen !== this.generation || this.closing) return false;
+      const p = this.db.batch(ops);
+      this.inflight.add(p);
+      try {
+        await p;
+      } finally {
+        this.inflight.delete(p);
+      }
+      return true;
+    };
+    let snapshots = 0;
+    for (const c of drop) {
+      const ops: BatchOp[] = [];
+      for await (const k of this.db.keys(snapshotRange(c.zxid))) ops.push({ type: 'del', key: k });
+      if (!(await run(ops))) return { snapshots, txns: 0 };
+      this.catalog.delete(c.zxid);
+      snapshots++;
+    }
+    // The log the oldest retained snapshot needs is everything after it; the rest goes.
+    let txns = 0;
+    let ops: BatchOp[] = [];
+    for await (const k of this.db.keys({ gte: logKey(0n), lte: logKey(oldestKept) })) {
+      ops.push({ type: 'del', key: k });
+      if (ops.length >= PURGE_BATCH) {
+        if (!(await run(ops))) return { snapshots, txns };
+        txns += ops.length;
+        ops = [];
+      }
+    }
+    if (ops.length > 0 && (await run(ops))) txns += ops.length;
+    return { snapshots, txns };
   }
 
   async close(): Promise<void> {
-    if (!this.opened) return;
-    await this.drain();
-    this.opened = false;
+    if (!this.dbOpen) return;
+    if (this.closing) {
+      await this.idle();
+      return;
+    }
+    this.closing = true;
+    // Snapshot writes in progress notice `closing` at their next chunk and abandon themselves.
+    await Promise.all([...this.snapshotWrites].map((p) => p.catch(() => undefined)));
+    await this.idle();
+    await Promise.all([...this.inflight].map((p) => p.catch(() => undefined)));
+    this.recovered = false;
+    this.dbOpen = false;
     await this.db.close();
+  }
+
+  /** Where a raw LevelDB key points (tests, dump tools). */
+  static describeKey(key: Uint8Array): string {
+    return describeKey(key);
   }
 }
 
 /** LevelDB storage in `directory` (created if missing). */
 export function levelStorage(directory: string, options?: LevelStorageOptions): LevelStorage {
-  if (typeof directory !== 'string' || directory.length === 0) throw new Error('levelStorage needs a directory path');
   return new LevelStorage(directory, options);
 }

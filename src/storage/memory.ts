@@ -1,6 +1,8 @@
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
-import type { SnapshotHeader, Storage, StorageState, StoredSnapshot } from './types.js';
+import { formatZxid } from '../core/zxid.js';
+import { StorageError } from './errors.js';
+import type { SnapshotHeader, SnapshotInfo, Storage, StorageState, StorageStats, StoredSnapshot } from './types.js';
 
 interface MemSnapshot {
   header: SnapshotHeader;
@@ -25,7 +27,9 @@ export interface MemoryStorageOptions {
 export class MemoryStorage implements Storage {
   readonly description = 'memory';
   private log: Txn[] = [];
-  private snapshots: MemSnapshot[] = [];
+  /** Oldest first. */
+  private snaps: MemSnapshot[] = [];
+  private counters: StorageStats = { appends: 0, txns: 0, batches: 0 };
   private currentEpoch = 0;
   private acceptedEpoch = 0;
   private opened = false;
@@ -59,7 +63,7 @@ export class MemoryStorage implements Storage {
     this.opened = true;
     this.pending.clear();
     this.chain = Promise.resolve();
-    const snap = this.snapshots[this.snapshots.length - 1];
+    const snap = this.snaps[this.snaps.length - 1];
     const snapshotZxid = snap?.header.zxid ?? 0n;
     const last = this.log[this.log.length - 1]?.zxid ?? 0n;
     return {
@@ -67,12 +71,33 @@ export class MemoryStorage implements Storage {
       acceptedEpoch: this.acceptedEpoch,
       snapshotZxid,
       lastZxid: last > snapshotZxid ? last : snapshotZxid,
+      damage: [],
     };
   }
 
   async latestSnapshot(): Promise<StoredSnapshot | undefined> {
-    const s = this.snapshots[this.snapshots.length - 1];
-    if (!s) return undefined;
+    this.assertOpen();
+    const s = this.snaps[this.snaps.length - 1];
+    return s ? this.stored(s) : undefined;
+  }
+
+  async readSnapshot(zxid: bigint): Promise<StoredSnapshot> {
+    this.assertOpen();
+    const s = this.snaps.find((x) => x.header.zxid === zxid);
+    if (!s) throw new StorageError('BAD_ARGUMENT', `no snapshot ${formatZxid(zxid)} in memory storage`);
+    return this.stored(s);
+  }
+
+  async snapshots(): Promise<SnapshotInfo[]> {
+    this.assertOpen();
+    return this.snaps.map((s) => ({ zxid: s.header.zxid, status: 'valid' as const, header: s.header, chunks: Math.ceil(s.nodes.length / 4096) })).reverse();
+  }
+
+  stats(): StorageStats {
+    return { ...this.counters };
+  }
+
+  private stored(s: MemSnapshot): StoredSnapshot {
     const nodes = s.nodes;
     return {
       header: s.header,
@@ -83,6 +108,7 @@ export class MemoryStorage implements Storage {
   }
 
   async *readLog(afterZxid: bigint): AsyncIterable<Txn[]> {
+    this.assertOpen();
     const log = this.log;
     let lo = 0;
     let hi = log.length;
@@ -95,47 +121,89 @@ export class MemoryStorage implements Storage {
   }
 
   append(txns: readonly Txn[]): Promise<void> {
-    this.assertOpen();
+    try {
+      this.assertOpen();
+      if (!Array.isArray(txns)) throw new StorageError('BAD_ARGUMENT', 'append needs an array of txns');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.counters.appends++;
+    if (txns.length === 0) return Promise.resolve();
     const batch = txns.slice();
     return this.durable(() => {
+      let prev = this.log[this.log.length - 1]?.zxid ?? this.snaps[this.snaps.length - 1]?.header.zxid ?? 0n;
       for (const t of batch) {
-        const last = this.log[this.log.length - 1];
-        if (last && t.zxid <= last.zxid) throw new Error(`append out of order: ${t.zxid} after ${last.zxid}`);
-        this.log.push(t);
+        if (t === null || typeof t !== 'object' || typeof t.zxid !== 'bigint') throw new StorageError('BAD_ARGUMENT', 'append: not a txn (zxid must be a bigint)');
+        if (t.zxid <= prev) throw new StorageError('BAD_ARGUMENT', `append out of order: ${formatZxid(t.zxid)} after ${formatZxid(prev)}`);
+        prev = t.zxid;
       }
+      for (const t of batch) this.log.push(t);
+      this.counters.batches++;
+      this.counters.txns += batch.length;
     });
   }
 
   truncateAfter(zxid: bigint): Promise<void> {
-    this.assertOpen();
+    try {
+      this.assertOpen();
+      if (typeof zxid !== 'bigint' || zxid < 0n) throw new StorageError('BAD_ARGUMENT', 'truncateAfter needs a zxid (bigint ≥ 0)');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.durable(() => {
       let n = this.log.length;
       while (n > 0 && this.log[n - 1]!.zxid > zxid) n--;
       this.log.length = n;
+      // Snapshots newer than the truncation point describe a history being abandoned.
+      this.snaps = this.snaps.filter((s) => s.header.zxid <= zxid);
     });
   }
 
-  async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
+  private async collect(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<SnapshotNode[]> {
     this.assertOpen();
+    if (!header || typeof header.zxid !== 'bigint' || header.zxid < 0n || typeof header.time !== 'number' || !Array.isArray(header.sessions)) {
+      throw new StorageError('BAD_ARGUMENT', 'snapshot header needs zxid (bigint), time (number) and sessions (array)');
+    }
     const nodes: SnapshotNode[] = [];
-    for await (const c of chunks) for (const n of c) nodes.push(n);
+    for await (const c of chunks) {
+      if (!Array.isArray(c)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
+      for (const n of c) {
+        if (typeof n?.path !== 'string' || !(n.data instanceof Uint8Array) || typeof n.stat !== 'object') {
+          throw new StorageError('BAD_ARGUMENT', `snapshot node is malformed (path ${JSON.stringify(n?.path)})`);
+        }
+        nodes.push(n);
+      }
+    }
+    return nodes;
+  }
+
+  async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
+    const nodes = await this.collect(header, chunks);
     return this.durable(() => {
-      this.snapshots.push({ header: { ...header, nodeCount: nodes.length }, nodes });
+      if (this.snaps.some((s) => s.header.zxid === header.zxid)) return; // already have this state
+      this.snaps.push({ header: { ...header, nodeCount: nodes.length }, nodes });
+      this.snaps.sort((a, b) => (a.header.zxid < b.header.zxid ? -1 : a.header.zxid > b.header.zxid ? 1 : 0));
     });
   }
 
   async installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
-    this.assertOpen();
-    const nodes: SnapshotNode[] = [];
-    for await (const c of chunks) for (const n of c) nodes.push(n);
+    const nodes = await this.collect(header, chunks);
     return this.durable(() => {
-      this.snapshots.push({ header: { ...header, nodeCount: nodes.length }, nodes });
+      this.snaps = [{ header: { ...header, nodeCount: nodes.length }, nodes }];
       this.log = [];
     });
   }
 
   setEpochs(e: { currentEpoch?: number; acceptedEpoch?: number }): Promise<void> {
-    this.assertOpen();
+    try {
+      this.assertOpen();
+      for (const name of ['acceptedEpoch', 'currentEpoch'] as const) {
+        const v = e?.[name];
+        if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new StorageError('BAD_ARGUMENT', `${name} must be an integer ≥ 0 (got ${String(v)})`);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.durable(() => {
       if (e.acceptedEpoch !== undefined) this.acceptedEpoch = e.acceptedEpoch;
       if (e.currentEpoch !== undefined) this.currentEpoch = e.currentEpoch;
@@ -143,10 +211,13 @@ export class MemoryStorage implements Storage {
   }
 
   async purge(retainSnapshots: number): Promise<{ snapshots: number; txns: number }> {
-    const keep = Math.max(1, retainSnapshots);
-    const drop = Math.max(0, this.snapshots.length - keep);
-    this.snapshots.splice(0, drop);
-    const oldest = this.snapshots[0]?.header.zxid;
+    this.assertOpen();
+    if (!Number.isInteger(retainSnapshots) || retainSnapshots < 1) {
+      throw new StorageError('BAD_ARGUMENT', `purge needs to retain at least 1 snapshot (got ${String(retainSnapshots)})`);
+    }
+    const drop = Math.max(0, this.snaps.length - retainSnapshots);
+    this.snaps.splice(0, drop);
+    const oldest = this.snaps[0]?.header.zxid;
     let txns = 0;
     if (oldest !== undefined) {
       while (txns < this.log.length && this.log[txns]!.zxid <= oldest) txns++;
@@ -174,13 +245,13 @@ export class MemoryStorage implements Storage {
 
   /** What is durable right now (tests check persist-before-send against it). */
   durableState(): { currentEpoch: number; acceptedEpoch: number; lastZxid: bigint } {
-    const snap = this.snapshots[this.snapshots.length - 1]?.header.zxid ?? 0n;
+    const snap = this.snaps[this.snaps.length - 1]?.header.zxid ?? 0n;
     const last = this.log[this.log.length - 1]?.zxid ?? 0n;
     return { currentEpoch: this.currentEpoch, acceptedEpoch: this.acceptedEpoch, lastZxid: last > snap ? last : snap };
   }
 
   private assertOpen(): void {
-    if (!this.opened) throw new Error('storage is not open');
+    if (!this.opened) throw new StorageError('CLOSED', 'memory storage is not open');
   }
 }
 

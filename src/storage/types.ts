@@ -37,6 +37,44 @@ export interface StorageState {
   snapshotZxid: bigint;
   /** Last zxid in the txn log (or the snapshot's zxid when the log is empty after it). */
   lastZxid: bigint;
+  /**
+   * Damage found and dealt with while opening (a truncated log tail, a snapshot skipped for an
+   * older one, an unfinished snapshot removed), for the member to log. Absent or empty: none.
+   */
+  damage?: StorageDamage[];
+}
+
+/** One piece of damage found when opening a storage, and what was done about it. */
+export interface StorageDamage {
+  kind: 'log-tail-truncated' | 'log-before-snapshot-damaged' | 'snapshot-corrupt' | 'snapshot-unfinished';
+  /** Where, e.g. `log 0x100000007` or `snapshot 0x100000064 chunk 3`. */
+  where: string;
+  /** What is wrong, e.g. `checksum mismatch (stored …, computed …)`. */
+  detail: string;
+  /** What was done: e.g. `removed 3 records 0x100000007..0x100000009`. */
+  action: string;
+}
+
+/** Counters a storage keeps (admin output, group-commit tests and benchmarks). */
+export interface StorageStats {
+  /** `append` calls. */
+  appends: number;
+  /** Txns appended. */
+  txns: number;
+  /** Batches written to the log (synced ones when forceSync); fewer than `appends` = group commit at work. */
+  batches: number;
+}
+
+/** A snapshot as listed by {@link Storage.snapshots}. */
+export interface SnapshotInfo {
+  zxid: bigint;
+  /** `valid`: verified; `unverified`: complete, not checked yet; `corrupt`: failed a check; `unfinished`: no end marker. */
+  status: 'valid' | 'unverified' | 'corrupt' | 'unfinished';
+  header?: SnapshotHeader;
+  /** Number of stored chunks found. */
+  chunks: number;
+  /** What is wrong with a corrupt or unfinished snapshot. */
+  problem?: string;
 }
 
 /**
@@ -70,4 +108,10 @@ export interface Storage {
   purge(retainSnapshots: number): Promise<{ snapshots: number; txns: number }>;
   /** Closes the storage (pending appends complete first). */
   close(): Promise<void>;
+  /** Counters (optional). */
+  stats?(): StorageStats;
+  /** Every snapshot present, newest first, with its status (optional; dump tools, tests). */
+  snapshots?(): Promise<SnapshotInfo[]>;
+  /** One snapshot by zxid, verified while streaming (optional; dump tools, tests). */
+  readSnapshot?(zxid: bigint): Promise<StoredSnapshot>;
 }

@@ -1,0 +1,399 @@
+import { crc32 } from 'node:zlib';
+import type { ACL } from '../core/acl.js';
+import { decode, encode } from '../core/codec.js';
+import type { SnapshotNode } from '../core/tree.js';
+import type { Txn } from '../core/txn.js';
+import { formatZxid } from '../core/zxid.js';
+import { CorruptRecordError, StorageError } from './errors.js';
+import type { SnapshotHeader } from './types.js';
+
+/**
+ * The on-disk format of a conclave data directory (LevelDB keys and values), version 1.
+ *
+ * Keys (binary, so that LevelDB's byte order is zxid order):
+ *   'L' zxid(8)                  one txn of the write-ahead log
+ *   'S' zxid(8) 'H'              snapshot header (zxid, time, session table)
+ *   'S' zxid(8) 'C' index(4)     snapshot chunk `index` (node records, parents first)
+ *   'S' zxid(8) 'E'              snapshot end marker: written last, with the header, in one synced
+ *                                batch — a snapshot without it is unfinished and never used
+ *   'M' name                     meta: format, currentEpoch, acceptedEpoch
+ *
+ * Every value starts with a CRC-32 (IEEE, big-endian) of everything after it, then a type byte.
+ * Log records also carry, outside the payload, their zxid and the zxid of the record before them
+ * in the log (`prev`): a missing record in the middle of the log (a write LevelDB lost or skipped
+ * on recovery) breaks that chain and is detected, where checksums alone would not see it.
+ */
+export const FORMAT_VERSION = 1;
+
+export const KEY_LOG = 0x4c; // 'L'
+export const KEY_SNAP = 0x53; // 'S'
+export const KEY_META = 0x4d; // 'M'
+export const SNAP_HEADER = 0x48; // 'H'
+export const SNAP_CHUNK = 0x43; // 'C'
+export const SNAP_END = 0x45; // 'E'
+
+const T_TXN = 0x01;
+const T_SNAP_HEADER = 0x02;
+const T_SNAP_CHUNK = 0x03;
+const T_SNAP_END = 0x04;
+const T_META = 0x05;
+
+export const MAX_ZXID = (1n << 64n) - 1n;
+
+export function logKey(zxid: bigint): Buffer {
+  const b = Buffer.allocUnsafe(9);
+  b[0] = KEY_LOG;
+  b.writeBigUInt64BE(zxid, 1);
+  return b;
+}
+
+export function snapKey(zxid: bigint, kind: number, index = 0): Buffer {
+  const b = Buffer.allocUnsafe(kind === SNAP_CHUNK ? 14 : 10);
+  b[0] = KEY_SNAP;
+  b.writeBigUInt64BE(zxid, 1);
+  b[9] = kind;
+  if (kind === SNAP_CHUNK) b.writeUInt32BE(index, 10);
+  return b;
+}
+
+export function metaKey(name: string): Buffer {
+  return Buffer.concat([Buffer.from([KEY_META]), Buffer.from(name, 'utf8')]);
+}
+
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Reads the zxid out of a log or snapshot key. */
+export function keyZxid(key: Uint8Array): bigint {
+  return asBuffer(key).readBigUInt64BE(1);
+}
+
+export function describeKey(key: Uint8Array): string {
+  const k = asBuffer(key);
+  if (k[0] === KEY_LOG && k.length === 9) return `log ${formatZxid(k.readBigUInt64BE(1))}`;
+  if (k[0] === KEY_SNAP && k.length >= 10) {
+    const z = formatZxid(k.readBigUInt64BE(1));
+    if (k[9] === SNAP_HEADER) return `snapshot ${z} header`;
+    if (k[9] === SNAP_END) return `snapshot ${z} end marker`;
+    if (k[9] === SNAP_CHUNK && k.length === 14) return `snapshot ${z} chunk ${k.readUInt32BE(10)}`;
+  }
+  if (k[0] === KEY_META) return `meta ${k.subarray(1).toString('utf8')}`;
+  return `key ${k.toString('hex')}`;
+}
+
+function crcOf(b: Buffer, start: number): number {
+  return crc32(b.subarray(start)) >>> 0;
+}
+
+/** Checks a value's CRC and type byte; returns it as a Buffer. */
+function checked(where: string, value: Uint8Array, type: number, minLength: number): Buffer {
+  const b = asBuffer(value);
+  if (b.length < Math.max(5, minLength)) throw new CorruptRecordError(where, `record too short (${b.length} bytes)`);
+  const stored = b.readUInt32BE(0);
+  const computed = crcOf(b, 4);
+  if (stored !== computed) {
+    throw new CorruptRecordError(where, `checksum mismatch (stored ${stored.toString(16).padStart(8, '0')}, computed ${computed.toString(16).padStart(8, '0')})`);
+  }
+  if (b[4] !== type) throw new CorruptRecordError(where, `unexpected record type 0x${b[4]!.toString(16)} (wanted 0x${type.toString(16)})`);
+  return b;
+}
+
+function sealBytes(type: number, head: number, payload: Uint8Array, fill?: (b: Buffer) => void): Buffer {
+  const out = Buffer.allocUnsafe(5 + head + payload.length);
+  out[4] = type;
+  fill?.(out);
+  out.set(payload, 5 + head);
+  out.writeUInt32BE(crcOf(out, 4), 0);
+  return out;
+}
+
+// ------------------------------------------------------------------ log records
+
+const LOG_HEAD = 16; // zxid(8) prev(8)
+
+export function encodeLogRecord(txn: Txn, prev: bigint): Buffer {
+  return sealBytes(T_TXN, LOG_HEAD, encode(txn), (b) => {
+    b.writeBigUInt64BE(txn.zxid, 5);
+    b.writeBigUInt64BE(prev, 13);
+  });
+}
+
+/** What can be learned from a log record without decoding its txn. */
+export interface LogRecordHead {
+  zxid: bigint;
+  prev: bigint;
+}
+
+/** Verifies a log record's checksum and that it belongs under `keyZxid`; cheap (no decoding). */
+export function checkLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead {
+  const where = `log ${formatZxid(keyZxid)}`;
+  const b = checked(where, value, T_TXN, 5 + LOG_HEAD + 1);
+  const zxid = b.readBigUInt64BE(5);
+  const prev = b.readBigUInt64BE(13);
+  if (zxid !== keyZxid) throw new CorruptRecordError(where, `record says zxid ${formatZxid(zxid)} (key and record disagree)`);
+  if (prev >= zxid) throw new CorruptRecordError(where, `previous zxid ${formatZxid(prev)} is not below the record's own`);
+  return { zxid, prev };
+}
+
+export function decodeLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead & { txn: Txn } {
+  const head = checkLogRecord(keyZxid, value);
+  const where = `log ${formatZxid(keyZxid)}`;
+  let txn: Txn;
+  try {
+    txn = decode(asBuffer(value).subarray(5 + LOG_HEAD)) as Txn;
+  } catch (e) {
+    throw new CorruptRecordError(where, `undecodable txn (${(e as Error).message})`);
+  }
+  if (txn === null || typeof txn !== 'object' || txn.zxid !== keyZxid || typeof txn.op !== 'object' || txn.op === null) {
+    throw new CorruptRecordError(where, 'payload is not the txn the record claims');
+  }
+  return { ...head, txn };
+}
+
+// ------------------------------------------------------------------ meta
+
+export function encodeMeta(value: unknown): Buffer {
+  return sealBytes(T_META, 0, encode(value));
+}
+
+export function decodeMeta(name: string, value: Uint8Array): unknown {
+  const b = checked(`meta ${name}`, value, T_META, 6);
+  try {
+    return decode(b.subarray(5));
+  } catch (e) {
+    throw new CorruptRecordError(`meta ${name}`, `undecodable (${(e as Error).message})`);
+  }
+}
+
+// ------------------------------------------------------------------ snapshots
+
+export function encodeSnapshotHeader(header: SnapshotHeader): Buffer {
+  return sealBytes(T_SNAP_HEADER, 0, encode({
+    zxid: header.zxid,
+    time: header.time,
+    sessions: header.sessions.map((s) => ({ id: s.id, timeoutMs: s.timeoutMs, origin: s.origin })),
+    nodeCount: header.nodeCount ?? 0,
+  }));
+}
+
+export function decodeSnapshotHeader(zxid: bigint, value: Uint8Array): SnapshotHeader {
+  const where = `snapshot ${formatZxid(zxid)} header`;
+  const b = checked(where, value, T_SNAP_HEADER, 6);
+  let h: SnapshotHeader;
+  try {
+    h = decode(b.subarray(5)) as SnapshotHeader;
+  } catch (e) {
+    throw new CorruptRecordError(where, `undecodable (${(e as Error).message})`);
+  }
+  if (!h || h.zxid !== zxid || typeof h.time !== 'number' || !Array.isArray(h.sessions)) {
+    throw new CorruptRecordError(where, 'header does not describe this snapshot');
+  }
+  for (const s of h.sessions) {
+    if (!s || typeof s.id !== 'bigint' || typeof s.timeoutMs !== 'number' || typeof s.origin !== 'string') {
+      throw new CorruptRecordError(where, 'malformed session entry');
+    }
+  }
+  return h;
+}
+
+export interface SnapshotEnd {
+  chunks: number;
+  nodes: number;
+}
+
+export function encodeSnapshotEnd(end: SnapshotEnd): Buffer {
+  return sealBytes(T_SNAP_END, 8, new Uint8Array(0), (b) => {
+    b.writeUInt32BE(end.chunks, 5);
+    b.writeUInt32BE(end.nodes, 9);
+  });
+}
+
+export function decodeSnapshotEnd(zxid: bigint, value: Uint8Array): SnapshotEnd {
+  const b = checked(`snapshot ${formatZxid(zxid)} end marker`, value, T_SNAP_END, 13);
+  return { chunks: b.readUInt32BE(5), nodes: b.readUInt32BE(9) };
+}
+
+/**
+ * Snapshot chunks use a compact binary layout rather than msgpack maps: recovery of a large tree
+ * is dominated by decoding, and fixed-width fields decode several times faster than keyed maps.
+ *
+ *   u32 nodeCount, u32 aclCount, aclCount × (u32 len, msgpack ACL[])
+ *   nodeCount × (u32 pathLen, path utf8, u32 dataLen, data, u32 aclIndex,
+ *                u64 czxid, u64 mzxid, u64 pzxid, f64 ctime, f64 mtime,
+ *                i32 version, i32 cversion, i32 aversion, u64 ephemeralOwner,
+ *                u32 seq, u8 kind, f64 ttl)
+ */
+const NODE_FIXED = 4 + 4 + 4 + 8 * 3 + 8 * 2 + 4 * 3 + 8 + 4 + 1 + 8;
+
+/** Accumulates node records into one chunk value. */
+export class ChunkEncoder {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private off = 0;
+  private acls: Uint8Array[] = [];
+  private aclByRef = new Map<readonly ACL[], number>();
+  private aclByKey = new Map<string, number>();
+  count = 0;
+
+  get size(): number {
+    return this.off;
+  }
+
+  private ensure(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    let len = this.buf.length * 2;
+    while (len < this.off + n) len *= 2;
+    const nb = Buffer.allocUnsafe(len);
+    this.buf.copy(nb, 0, 0, this.off);
+    this.buf = nb;
+  }
+
+  private aclIndex(acl: readonly ACL[]): number {
+    let i = this.aclByRef.get(acl);
+    if (i !== undefined) return i;
+    const key = JSON.stringify(acl);
+    i = this.aclByKey.get(key);
+    if (i === undefined) {
+      i = this.acls.length;
+      this.acls.push(encode(acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: a.id }))));
+      this.aclByKey.set(key, i);
+    }
+    this.aclByRef.set(acl, i);
+    return i;
+  }
+
+  add(n: SnapshotNode): void {
+    if (typeof n?.path !== 'string' || !(n.data instanceof Uint8Array) || !Array.isArray(n.acl) || typeof n.stat !== 'object') {
+      throw new StorageError('BAD_ARGUMENT', `snapshot node is malformed (path ${JSON.stringify(n?.path)})`);
+    }
+    const start = this.off;
+    try {
+      this.put(n);
+    } catch (e) {
+      this.off = start;
+      throw new StorageError('BAD_ARGUMENT', `snapshot node ${n.path} cannot be encoded: ${(e as Error).message}`);
+    }
+    this.count++;
+  }
+
+  private put(n: SnapshotNode): void {
+    const s = n.stat;
+    const pathLen = Buffer.byteLength(n.path, 'utf8');
+    this.ensure(NODE_FIXED + pathLen + n.data.length);
+    const b = this.buf;
+    let o = this.off;
+    b.writeUInt32BE(pathLen, o);
+    o += 4;
+    o += b.write(n.path, o, 'utf8');
+    b.writeUInt32BE(n.data.length, o);
+    o += 4;
+    b.set(n.data, o);
+    o += n.data.length;
+    b.writeUInt32BE(this.aclIndex(n.acl), o);
+    o += 4;
+    b.writeBigUInt64BE(s.czxid, o);
+    b.writeBigUInt64BE(s.mzxid, o + 8);
+    b.writeBigUInt64BE(s.pzxid, o + 16);
+    b.writeDoubleBE(s.ctime, o + 24);
+    b.writeDoubleBE(s.mtime, o + 32);
+    b.writeInt32BE(s.version, o + 40);
+    b.writeInt32BE(s.cversion, o + 44);
+    b.writeInt32BE(s.aversion, o + 48);
+    b.writeBigUInt64BE(s.ephemeralOwner, o + 52);
+    b.writeUInt32BE(n.seq, o + 60);
+    b[o + 64] = n.kind;
+    b.writeDoubleBE(n.ttl, o + 65);
+    this.off = o + 73;
+  }
+
+  /** The sealed chunk value; the encoder is reset. */
+  finish(): Buffer {
+    let aclBytes = 4;
+    for (const a of this.acls) aclBytes += 4 + a.length;
+    const payload = Buffer.allocUnsafe(4 + aclBytes + this.off);
+    payload.writeUInt32BE(this.count, 0);
+    payload.writeUInt32BE(this.acls.length, 4);
+    let o = 8;
+    for (const a of this.acls) {
+      payload.writeUInt32BE(a.length, o);
+      payload.set(a, o + 4);
+      o += 4 + a.length;
+    }
+    this.buf.copy(payload, o, 0, this.off);
+    const out = sealBytes(T_SNAP_CHUNK, 0, payload);
+    this.off = 0;
+    this.count = 0;
+    this.acls = [];
+    this.aclByRef.clear();
+    this.aclByKey.clear();
+    return out;
+  }
+}
+
+/** Checks a chunk's checksum and returns its node count (no decoding). */
+export function checkSnapshotChunk(zxid: bigint, index: number, value: Uint8Array): number {
+  const b = checked(`snapshot ${formatZxid(zxid)} chunk ${index}`, value, T_SNAP_CHUNK, 13);
+  return b.readUInt32BE(5);
+}
+
+export function decodeSnapshotChunk(zxid: bigint, index: number, value: Uint8Array): SnapshotNode[] {
+  const where = `snapshot ${formatZxid(zxid)} chunk ${index}`;
+  const b = checked(where, value, T_SNAP_CHUNK, 13);
+  try {
+    const count = b.readUInt32BE(5);
+    const aclCount = b.readUInt32BE(9);
+    let o = 13;
+    const acls: ACL[][] = [];
+    for (let i = 0; i < aclCount; i++) {
+      const len = b.readUInt32BE(o);
+      const acl = decode(b.subarray(o + 4, o + 4 + len)) as ACL[];
+      if (!Array.isArray(acl)) throw new Error(`acl ${i} is not a list`);
+      acls.push(acl);
+      o += 4 + len;
+    }
+    const nodes: SnapshotNode[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const pathLen = b.readUInt32BE(o);
+      o += 4;
+      if (o + pathLen > b.length) throw new RangeError('path runs past the end');
+      const path = b.toString('utf8', o, o + pathLen);
+      o += pathLen;
+      const dataLen = b.readUInt32BE(o);
+      o += 4;
+      if (o + dataLen + 4 + 73 > b.length) throw new RangeError('node runs past the end');
+      const data = new Uint8Array(dataLen);
+      data.set(b.subarray(o, o + dataLen));
+      o += dataLen;
+      const acl = acls[b.readUInt32BE(o)];
+      if (acl === undefined) throw new RangeError('acl index out of range');
+      o += 4;
+      nodes[i] = {
+        path,
+        data,
+        acl,
+        stat: {
+          czxid: b.readBigUInt64BE(o),
+          mzxid: b.readBigUInt64BE(o + 8),
+          pzxid: b.readBigUInt64BE(o + 16),
+          ctime: b.readDoubleBE(o + 24),
+          mtime: b.readDoubleBE(o + 32),
+          version: b.readInt32BE(o + 40),
+          cversion: b.readInt32BE(o + 44),
+          aversion: b.readInt32BE(o + 48),
+          ephemeralOwner: b.readBigUInt64BE(o + 52),
+          dataLength: dataLen,
+          numChildren: 0,
+        },
+        seq: b.readUInt32BE(o + 60),
+        kind: b[o + 64] as SnapshotNode['kind'],
+        ttl: b.readDoubleBE(o + 65),
+      };
+      o += 73;
+    }
+    if (o !== b.length) throw new RangeError(`${b.length - o} trailing bytes`);
+    return nodes;
+  } catch (e) {
+    if (e instanceof CorruptRecordError) throw e;
+    throw new CorruptRecordError(where, `undecodable (${(e as Error).message})`);
+  }
+}
