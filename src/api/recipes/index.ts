@@ -19,3 +19,7 @@ export { ReadWriteLock, READ_LOCK_NAME, WRITE_LOCK_NAME } from './readWriteLock.
 export { Semaphore, SemaphoreMutex, Lease } from './semaphore.js';
 export type { SemaphoreOptions } from './semaphore.js';
 export { MultiLock } from './multiLock.js';
+export { LeaderLatch, LeaderSelector } from './leader.js';
+export type {
+  LeaderLatchEvents, LeaderLatchOptions, LeaderLatchState, LeaderSelectorEvents, LeaderSelectorListener, LeaderSelectorOptions, Participant,
+} from './leader.js';

@@ -47,6 +47,13 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
   /** release() calls still owed for acquisitions that were lost (they become no-ops). */
   private owed = 0;
 
+  /**
+   * When the holding is given up: 'SUSPENDED' (default — safe: the session may expire and someone
+   * else acquire while we are cut off) or 'LOST' (keep holding across a suspension; on
+   * RECONNECTED the node is checked and the lock is lost if it is gone).
+   */
+  loseOn: 'SUSPENDED' | 'LOST' = 'SUSPENDED';
+
   constructor(readonly session: Session, readonly internals: LockInternals, private readonly reentrant: boolean, private readonly data?: Data) {
     super();
   }
@@ -85,12 +92,25 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
     }
     const controller = new AbortController();
     const onState = (s: SessionState): void => {
-      if (!isConnected(s)) this.lose(s);
+      if (isConnected(s)) {
+        if (s === 'RECONNECTED' && this.holding?.node === node) this.verify(node);
+        return;
+      }
+      if (this.loseOn === 'SUSPENDED' || s !== 'SUSPENDED') this.lose(s);
     };
     this.session.on('state', onState);
     this.owed = 0;
     this.holding = { node, count: 1, controller, unlisten: () => this.session.off('state', onState) };
-    if (!isConnected(this.session.state)) this.lose(this.session.state);
+    if (!isConnected(this.session.state)) onState(this.session.state);
+  }
+
+  /** After a suspension we kept holding through ('LOST' mode): is our node still there? */
+  private verify(node: LockNode): void {
+    this.session.exists(node.path).then((stat) => {
+      if (this.holding?.node === node && (stat === null || stat.czxid !== node.czxid || stat.ephemeralOwner !== this.session.id)) this.lose('LOST');
+    }, () => {
+      // CONNECTIONLOSS: the next state change decides.
+    });
   }
 
   private lose(state: SessionState): void {
