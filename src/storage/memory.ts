@@ -36,12 +36,16 @@ export class MemoryStorage implements Storage {
   /** Monotone sequence of writes; a crash drops those not yet durable. */
   private pending = new Set<() => void>();
   private chain: Promise<void> = Promise.resolve();
+  /** Bumped by crash() and open(): writes of an earlier incarnation are void. */
+  private generation = 0;
 
   constructor(private readonly options: MemoryStorageOptions = {}) {}
 
-  private durable<T>(apply: () => T): Promise<T> {
-    // Writes become durable in issue order (a log is sequential).
+  private durable<T>(apply: () => T, gen = this.generation): Promise<T> {
+    // Writes become durable in issue order (a log is sequential). A write issued before a crash
+    // never lands after it, even if its turn in the chain comes later (generation check).
     const p = this.chain.then(() => new Promise<T>((resolve, reject) => {
+      if (gen !== this.generation) return;
       const fire = (): void => {
         if (!this.pending.has(fire)) return;
         this.pending.delete(fire);
@@ -61,6 +65,7 @@ export class MemoryStorage implements Storage {
 
   async open(): Promise<StorageState> {
     this.opened = true;
+    this.generation++;
     this.pending.clear();
     this.chain = Promise.resolve();
     const snap = this.snaps[this.snaps.length - 1];
@@ -178,20 +183,22 @@ export class MemoryStorage implements Storage {
   }
 
   async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
+    const gen = this.generation;
     const nodes = await this.collect(header, chunks);
     return this.durable(() => {
       if (this.snaps.some((s) => s.header.zxid === header.zxid)) return; // already have this state
       this.snaps.push({ header: { ...header, nodeCount: nodes.length }, nodes });
       this.snaps.sort((a, b) => (a.header.zxid < b.header.zxid ? -1 : a.header.zxid > b.header.zxid ? 1 : 0));
-    });
+    }, gen);
   }
 
   async installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
+    const gen = this.generation;
     const nodes = await this.collect(header, chunks);
     return this.durable(() => {
       this.snaps = [{ header: { ...header, nodeCount: nodes.length }, nodes }];
       this.log = [];
-    });
+    }, gen);
   }
 
   setEpochs(e: { currentEpoch?: number; acceptedEpoch?: number }): Promise<void> {
@@ -233,6 +240,7 @@ export class MemoryStorage implements Storage {
 
   /** Power loss: writes not yet durable are gone; the storage must be opened again. */
   crash(): void {
+    this.generation++;
     this.pending.clear();
     this.chain = Promise.resolve();
     this.opened = false;
