@@ -97,6 +97,11 @@ export class Session extends EventEmitter<SessionEvents> {
   private flushScheduled = false;
   private lastEventZxid = 0n;
 
+  /** Calls made so far / results handed out so far; results wait for their predecessors' in `parked`. */
+  private callSeq = 0;
+  private deliveredSeq = 0;
+  private readonly parked = new Map<number, () => void>();
+
   /** What operations fail with once the session is over: expired/closed, or its member is gone. */
   private endCode: 'SESSIONEXPIRED' | 'CONNECTIONLOSS' = 'SESSIONEXPIRED';
   /** The serving member is stopping: new operations fail with CONNECTIONLOSS. */
@@ -311,6 +316,41 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  /**
+   * Runs one API call and settles its promise after every earlier call's, so that callers see
+   * results (and errors) in the order they made the calls. `body` starts right away: it must
+   * queue its operations synchronously to keep the session's FIFO order.
+   */
+  private inOrder<T>(body: () => Promise<T>): Promise<T> {
+    const seq = this.callSeq++;
+    let inner: Promise<T>;
+    try {
+      inner = body();
+    } catch (e) {
+      inner = Promise.reject(e);
+    }
+    return new Promise<T>((resolve, reject) => {
+      inner.then(
+        (v) => this.handOut(seq, () => resolve(v)),
+        (e: unknown) => this.handOut(seq, () => reject(e)),
+      );
+    });
+  }
+
+  private handOut(seq: number, settle: () => void): void {
+    if (seq !== this.deliveredSeq) {
+      this.parked.set(seq, settle);
+      return;
+    }
+    settle();
+    this.deliveredSeq++;
+    for (let next = this.parked.get(this.deliveredSeq); next !== undefined; next = this.parked.get(this.deliveredSeq)) {
+      this.parked.delete(this.deliveredSeq);
+      next();
+      this.deliveredSeq++;
+    }
+  }
+
   /** Queues an operation in the session's FIFO order and issues whatever may go now. */
   private enqueue(write: boolean, issue: () => void): void {
     this.issueQueue.push({ write, issue });
@@ -416,23 +456,29 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ------------------------------------------------------------------ the API
+  //
+  // Every call gets a place in the session's order when it is made; its promise settles in that
+  // order (ZooKeeper delivers a session's replies in request order), whatever the number of
+  // internal steps each call takes.
 
   /** Creates a znode; returns its path (with the sequential suffix for sequential modes). */
-  async create(path: string, data?: Data, options: CreateOptions = {}): Promise<string> {
-    const op = buildCreate(path, data, options);
-    // A sequential create whose response was lost may have created its node; retrying it would
-    // create a second one ("never silently succeed twice"). Callers recover with a protected
-    // name instead (recipes' createProtected), so CONNECTIONLOSS is passed through here.
-    const write = isSequential(op.mode) ? (o: typeof op) => this.writeOnce(o) : (o: typeof op) => this.write(o);
-    const r = await write(op);
-    if (r.ok) return (r as { path: string }).path;
-    if (r.code === 'NONODE' && options.parents) {
-      await this.createParents(op.path.endsWith('/') ? op.path.slice(0, -1) : parentOf(op.path));
-      const r2 = await write(op);
-      if (r2.ok) return (r2 as { path: string }).path;
-      throw resultError(r2);
-    }
-    throw resultError(r);
+  create(path: string, data?: Data, options: CreateOptions = {}): Promise<string> {
+    return this.inOrder(async () => {
+      const op = buildCreate(path, data, options);
+      // A sequential create whose response was lost may have created its node; retrying it would
+      // create a second one ("never silently succeed twice"). Callers recover with a protected
+      // name instead (recipes' createProtected), so CONNECTIONLOSS is passed through here.
+      const write = isSequential(op.mode) ? (o: typeof op) => this.writeOnce(o) : (o: typeof op) => this.write(o);
+      const r = await write(op);
+      if (r.ok) return (r as { path: string }).path;
+      if (r.code === 'NONODE' && options !== null && typeof options === 'object' && options.parents) {
+        await this.createParents(op.path.endsWith('/') ? op.path.slice(0, -1) : parentOf(op.path));
+        const r2 = await write(op);
+        if (r2.ok) return (r2 as { path: string }).path;
+        throw resultError(r2);
+      }
+      throw resultError(r);
+    });
   }
 
   private async createParents(path: string): Promise<void> {
@@ -445,10 +491,12 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  async getData(path: string, options: { watch?: Watcher } = {}): Promise<{ data: Uint8Array; stat: Stat }> {
-    const w = options.watch;
-    if (!w) return this.readRetry(() => this.backend.getData(this.id, path, false));
-    return this.readRetry(() => this.watched(this.dataWatchers, path, w, () => this.backend.getData(this.id, path, true)));
+  getData(path: string, options: { watch?: Watcher } = {}): Promise<{ data: Uint8Array; stat: Stat }> {
+    return this.inOrder(() => {
+      const w = options?.watch;
+      if (!w) return this.readRetry(() => this.backend.getData(this.id, path, false));
+      return this.readRetry(() => this.watched(this.dataWatchers, path, w, () => this.backend.getData(this.id, path, true)));
+    });
   }
 
   /**
@@ -456,7 +504,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * sends right behind the reply always finds it; withdrawn if the read fails.
    */
   private watched<T>(table: Map<string, Set<Watcher>>, path: string, w: Watcher, call: () => MaybePromise<T>): MaybePromise<T> {
-    if (typeof w !== 'function') throw new KeeperError('BADARGUMENTS', path, 'watch must be a function');
+    if (typeof w !== 'function') throw new KeeperError('BADARGUMENTS', typeof path === 'string' ? path : undefined, 'watch must be a function');
     const had = table.get(path)?.has(w) ?? false;
     this.addWatcher(table, path, w);
     const undo = (e: unknown): never => {
@@ -475,117 +523,151 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  async setData(path: string, data: Data, options: { version?: number } = {}): Promise<Stat> {
-    const r = await this.write({ type: 'setData', path, data: toBytes(data, path), version: options.version ?? -1 });
-    if (r.ok) return (r as { stat: Stat }).stat;
-    throw resultError(r);
+  /** Replaces the node's data; `version` (or `{ version }`) makes it conditional. Resolves to the new Stat. */
+  setData(path: string, data: Data, options: { version?: number } | number = {}): Promise<Stat> {
+    return this.inOrder(async () => {
+      const r = await this.write({ type: 'setData', path, data: toBytes(data, path), version: versionOf(options) });
+      if (r.ok) return (r as { stat: Stat }).stat;
+      throw resultError(r);
+    });
   }
 
-  async delete(path: string, options: { version?: number } = {}): Promise<void> {
-    const r = await this.write({ type: 'delete', path, version: options.version ?? -1 });
-    if (!r.ok) throw resultError(r);
+  delete(path: string, options: { version?: number } | number = {}): Promise<void> {
+    return this.inOrder(async () => {
+      const r = await this.write({ type: 'delete', path, version: versionOf(options) });
+      if (!r.ok) throw resultError(r);
+    });
   }
 
   /** Deletes a node and everything below it (zkCli's deleteall); NONODE when it does not exist. */
-  async deleteAll(path: string): Promise<void> {
-    validatePath(path);
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const nodes: string[] = [];
-      const queue = [path];
-      try {
-        while (queue.length > 0) {
-          const p = queue.shift()!;
-          let kids: string[];
-          try {
-            kids = await this.getChildren(p);
-          } catch (e) {
-            if (e instanceof KeeperError && e.code === 'NONODE' && p !== path) continue;
-            throw e;
+  deleteAll(path: string): Promise<void> {
+    return this.inOrder(async () => {
+      validatePath(path);
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const nodes: string[] = [];
+        const queue = [path];
+        try {
+          while (queue.length > 0) {
+            const p = queue.shift()!;
+            let kids: string[];
+            try {
+              kids = (await this.readRetry(() => this.backend.getChildren(this.id, p, false))).children;
+            } catch (e) {
+              if (e instanceof KeeperError && e.code === 'NONODE' && p !== path) continue;
+              throw e;
+            }
+            nodes.push(p);
+            for (const k of kids) queue.push(childPath(p, k));
           }
-          nodes.push(p);
-          for (const k of kids) queue.push(childPath(p, k));
-        }
-        for (let i = nodes.length - 1; i >= 0; i--) {
-          try {
-            await this.delete(nodes[i]!);
-          } catch (e) {
-            if (e instanceof KeeperError && e.code === 'NONODE' && i > 0) continue;
-            throw e;
+          for (let i = nodes.length - 1; i >= 0; i--) {
+            const r = await this.write({ type: 'delete', path: nodes[i]!, version: -1 });
+            if (!r.ok && !(r.code === 'NONODE' && i > 0)) throw resultError(r);
           }
+          return;
+        } catch (e) {
+          // A child appeared concurrently: list again.
+          if (e instanceof KeeperError && e.code === 'NOTEMPTY') continue;
+          throw e;
         }
-        return;
-      } catch (e) {
-        // A child appeared concurrently: list again.
-        if (e instanceof KeeperError && e.code === 'NOTEMPTY') continue;
-        throw e;
       }
-    }
-    throw new KeeperError('NOTEMPTY', path, 'children keep appearing; deleteAll gave up after 100 attempts');
+      throw new KeeperError('NOTEMPTY', path, 'children keep appearing; deleteAll gave up after 100 attempts');
+    });
   }
 
   /** Stat of the node, or null. With `watch`, fires on create, delete or data change. */
-  async exists(path: string, options: { watch?: Watcher } = {}): Promise<Stat | null> {
-    const w = options.watch;
-    if (!w) return this.readRetry(() => this.backend.exists(this.id, path, false));
-    const stat = await this.readRetry(() => this.watched(this.existWatchers, path, w, () => this.backend.exists(this.id, path, true)));
-    if (stat) {
-      // The node exists, so this is a data watch (it matters when watches are re-registered).
-      const ex = this.existWatchers.get(path);
-      if (ex?.delete(w)) {
-        if (ex.size === 0) this.existWatchers.delete(path);
-        this.addWatcher(this.dataWatchers, path, w);
-      }
-    }
-    return stat;
+  exists(path: string, options: { watch?: Watcher } = {}): Promise<Stat | null> {
+    return this.inOrder(() => {
+      const w = options?.watch;
+      if (!w) return this.readRetry(() => this.backend.exists(this.id, path, false));
+      // When the node exists this is a data watch (it matters when watches are re-registered).
+      const asDataWatch = (stat: Stat | null): Stat | null => {
+        const ex = this.existWatchers.get(path);
+        if (stat && ex?.delete(w)) {
+          if (ex.size === 0) this.existWatchers.delete(path);
+          this.addWatcher(this.dataWatchers, path, w);
+        }
+        return stat;
+      };
+      return this.readRetry(() => {
+        const r = this.watched(this.existWatchers, path, w, () => this.backend.exists(this.id, path, true));
+        return r instanceof Promise ? r.then(asDataWatch) : asDataWatch(r);
+      });
+    });
   }
 
   /** Child names, sorted. With `watch`, fires on a child added/removed or the node deleted. */
-  async getChildren(path: string, options: { watch?: Watcher } = {}): Promise<string[]> {
-    return (await this.getChildrenAndStat(path, options)).children;
+  getChildren(path: string, options: { watch?: Watcher } = {}): Promise<string[]> {
+    return this.inOrder(async () => (await this.childrenAndStat(path, options)).children);
   }
 
-  async getChildrenAndStat(path: string, options: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
-    const w = options.watch;
+  getChildrenAndStat(path: string, options: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
+    return this.inOrder(() => this.childrenAndStat(path, options));
+  }
+
+  private childrenAndStat(path: string, options: { watch?: Watcher }): Promise<{ children: string[]; stat: Stat }> {
+    const w = options?.watch;
     if (!w) return this.readRetry(() => this.backend.getChildren(this.id, path, false));
     return this.readRetry(() => this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true)));
   }
 
   /** Atomic transaction; on failure throws KeeperError (code of the failing op) with `.results`. */
-  async multi(ops: Op[]): Promise<OpResult[]> {
-    if (!Array.isArray(ops)) throw new KeeperError('BADARGUMENTS', undefined, 'multi needs an array of ops');
-    const r = await this.write({ type: 'multi', ops: ops.map((o) => ({ ...o })) });
-    if (r.ok) return (r as { results: OpResult[] }).results;
-    throw resultError(r);
+  multi(ops: Op[]): Promise<OpResult[]> {
+    return this.inOrder(async () => {
+      if (!Array.isArray(ops)) throw new KeeperError('BADARGUMENTS', undefined, 'multi needs an array of ops');
+      const r = await this.write({ type: 'multi', ops: ops.map((o) => ({ ...o })) });
+      if (r.ok) return (r as { results: OpResult[] }).results;
+      throw resultError(r);
+    });
   }
 
   /** After this resolves, reads on this session see everything committed before the call. */
-  async sync(path = '/'): Promise<void> {
-    validatePath(path);
-    await this.withRetry(() => this.ordered(() => this.backend.sync(this.id, path)));
+  sync(path = '/'): Promise<void> {
+    return this.inOrder(async () => {
+      validatePath(path);
+      await this.withRetry(() => this.ordered(() => this.backend.sync(this.id, path)));
+    });
   }
 
-  async getACL(path: string): Promise<{ acl: ACL[]; stat: Stat }> {
-    return this.readRetry(() => this.backend.getACL(this.id, path));
+  getACL(path: string): Promise<{ acl: ACL[]; stat: Stat }> {
+    return this.inOrder(() => this.readRetry(() => this.backend.getACL(this.id, path)));
   }
 
-  async setACL(path: string, acl: readonly ACL[], options: { version?: number } = {}): Promise<Stat> {
-    const r = await this.write({ type: 'setACL', path, acl: Array.isArray(acl) ? acl.map((a) => ({ ...a })) : (acl as unknown as ACL[]), version: options.version ?? -1 });
-    if (r.ok) return (r as { stat: Stat }).stat;
-    throw resultError(r);
+  /** Replaces the node's ACL; `version` (or `{ version }`) is compared with its aversion. Resolves to the new Stat. */
+  setACL(path: string, acl: readonly ACL[], options: { version?: number } | number = {}): Promise<Stat> {
+    return this.inOrder(async () => {
+      const list = Array.isArray(acl) ? acl.map((a: ACL) => (a !== null && typeof a === 'object' ? { ...a } : a)) : (acl as unknown as ACL[]);
+      const r = await this.write({ type: 'setACL', path, acl: list, version: versionOf(options) });
+      if (r.ok) return (r as { stat: Stat }).stat;
+      throw resultError(r);
+    });
   }
 
-  /** Adds an identity to this session, e.g. `addAuth('digest', 'user:password')`. */
-  async addAuth(scheme: string, credentials: string): Promise<void> {
-    this.checkAlive();
-    await this.backend.addAuth(this.id, scheme, credentials);
+  /**
+   * Adds an identity to this session, e.g. `addAuth('digest', 'user:password')`. It applies to
+   * operations called after it, not to earlier ones still waiting for their turn.
+   */
+  addAuth(scheme: string, credentials: string): Promise<void> {
+    return this.inOrder(() => {
+      this.checkAlive();
+      return new Promise<void>((resolve, reject) => {
+        this.enqueue(true, () => {
+          try {
+            this.checkAlive();
+            Promise.resolve(this.backend.addAuth(this.id, scheme, credentials)).then(resolve, reject);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+    });
   }
 
   /** A persistent (optionally recursive) watch; resolves to a function that removes it. */
   async addWatch(path: string, listener: Watcher, options: { recursive?: boolean } = {}): Promise<() => Promise<void>> {
+    this.checkAlive();
     validatePath(path);
     if (typeof listener !== 'function') throw new KeeperError('BADARGUMENTS', path, 'listener must be a function');
-    this.checkAlive();
-    const recursive = options.recursive === true;
+    const recursive = options?.recursive === true;
     const table = recursive ? this.recursiveWatchers : this.persistentWatchers;
     await this.watched(table, path, listener, () => this.backend.addWatch(this.id, path, recursive));
     let removed = false;
@@ -660,30 +742,45 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Number of all descendants of the node (not counting itself). */
-  async getAllChildrenNumber(path: string): Promise<number> {
-    return this.readRetry(() => this.backend.getAllChildrenNumber(this.id, path));
+  getAllChildrenNumber(path: string): Promise<number> {
+    return this.inOrder(() => this.readRetry(() => this.backend.getAllChildrenNumber(this.id, path)));
   }
 
   /** This session's ephemeral nodes whose path starts with `prefixPath` (default '/'). */
-  async getEphemerals(prefixPath = '/'): Promise<string[]> {
-    if (typeof prefixPath !== 'string' || !prefixPath.startsWith('/')) {
-      throw new KeeperError('BADARGUMENTS', String(prefixPath), 'prefix must start with /');
-    }
-    return this.readRetry(() => this.backend.getEphemerals(this.id, prefixPath));
+  getEphemerals(prefixPath = '/'): Promise<string[]> {
+    return this.inOrder(() => {
+      if (typeof prefixPath !== 'string' || !prefixPath.startsWith('/')) {
+        throw new KeeperError('BADARGUMENTS', String(prefixPath), 'prefix must start with /');
+      }
+      return this.readRetry(() => this.backend.getEphemerals(this.id, prefixPath));
+    });
   }
 
-  /** Ends the session: its ephemerals are deleted and its watches dropped. */
-  async close(): Promise<void> {
-    if (!this.alive) {
-      this._setState('CLOSED');
-      return;
-    }
-    try {
-      await this.backend.close(this.id);
-    } finally {
-      this._setState('CLOSED');
-    }
+  /**
+   * Ends the session: its ephemerals are deleted and its watches dropped. Operations called
+   * before it are answered first; later ones fail with SESSIONEXPIRED.
+   */
+  close(): Promise<void> {
+    return this.inOrder(async () => {
+      if (!this.alive || this.memberStopping) {
+        this._setState('CLOSED');
+        return;
+      }
+      try {
+        await this.ordered(() => this.backend.close(this.id));
+      } finally {
+        this._setState('CLOSED');
+      }
+    });
   }
+}
+
+/** The expected version from `{ version }` (or a bare number, as ZooKeeper's positional argument); -1 = any. */
+function versionOf(options: { version?: number } | number | undefined | null): number {
+  if (typeof options === 'number') return options;
+  if (options === undefined || options === null) return -1;
+  if (typeof options !== 'object') throw new KeeperError('BADARGUMENTS', undefined, 'options must be an object like { version: 3 }');
+  return options.version ?? -1;
 }
 
 /** Runs watch callbacks for one event; the same callback registered several times runs once, as in ZooKeeper. */
