@@ -227,6 +227,9 @@ export class DataTree {
     }
     parent.stat.cversion = op.pcv;
     if (op.pseq > parent.seq) parent.seq = op.pseq;
+    // Set even when the child already exists (replay over a fuzzy snapshot that captured the parent
+    // before this create): otherwise the parent keeps a stale pzxid (ZOOKEEPER-3145).
+    parent.stat.pzxid = txn.zxid;
     if (this.nodes.has(op.path)) return undefined;
     const name = basename(op.path);
     const stat = newStat(txn.zxid, txn.time, op.kind === NodeKind.Ephemeral ? op.ephemeralOwner : 0n, op.data.length);
@@ -235,7 +238,6 @@ export class DataTree {
     parent.children.add(name);
     parent.sorted = null;
     parent.stat.numChildren = parent.children.size;
-    parent.stat.pzxid = txn.zxid;
     if (op.kind === NodeKind.Ephemeral) {
       let set = this.ephemerals.get(op.ephemeralOwner);
       if (set === undefined) {
@@ -262,7 +264,8 @@ export class DataTree {
     const node = this.nodes.get(op.path);
     if (parent !== undefined) {
       parent.stat.cversion = op.pcv;
-      if (node !== undefined) parent.stat.pzxid = txn.zxid;
+      // Also when the node is already gone (fuzzy-snapshot replay), as for create (ZOOKEEPER-3145).
+      parent.stat.pzxid = txn.zxid;
     }
     if (node === undefined) return false;
     if (node.children.size !== 0) {
