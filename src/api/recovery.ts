@@ -1,6 +1,7 @@
 import { DataTree, type SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
 import { formatZxid } from '../core/zxid.js';
+import { StorageError } from '../storage/errors.js';
 import type { SnapshotHeader, Storage } from '../storage/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
@@ -22,8 +23,14 @@ export interface Recovered {
  */
 export async function loadTree(storage: Storage, log: Logger, window: number, upTo?: bigint): Promise<Recovered> {
   const st = await storage.open().catch((e: Error) => {
+    // Storage errors already name the directory and say what to do; keep their type and code.
+    if (e instanceof StorageError) throw e;
     throw new Error(`cannot open storage ${storage.description}: ${e.message}`);
   });
+  for (const d of st.damage ?? []) {
+    const level = d.kind === 'snapshot-unfinished' ? 'info' : d.kind === 'log-before-snapshot-damaged' ? 'warn' : 'error';
+    log[level]({ storage: storage.description, where: d.where, detail: d.detail, action: d.action }, `storage damage found on open: ${d.kind}`);
+  }
   const tree = new DataTree();
   let snapshotZxid = 0n;
   const snap = await storage.latestSnapshot();

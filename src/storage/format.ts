@@ -148,7 +148,21 @@ export function decodeLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHe
   if (txn === null || typeof txn !== 'object' || txn.zxid !== keyZxid || typeof txn.op !== 'object' || txn.op === null) {
     throw new CorruptRecordError(where, 'payload is not the txn the record claims');
   }
+  ownData(txn.op);
   return { ...head, txn };
+}
+
+/**
+ * msgpackr decodes binary as a Buffer *view* into the record it came from; the tree keeps txn
+ * data as the node's data, so give it its own plain Uint8Array (no aliasing of the LevelDB value,
+ * and `.slice()` on it copies as callers expect, which Buffer's does not).
+ */
+function ownData(op: Txn['op']): void {
+  if (op.type === 'create' || op.type === 'setData') {
+    op.data = new Uint8Array(op.data);
+  } else if (op.type === 'multi') {
+    for (const sub of op.ops) if (sub.type === 'create' || sub.type === 'setData') sub.data = new Uint8Array(sub.data);
+  }
 }
 
 // ------------------------------------------------------------------ meta
@@ -221,10 +235,12 @@ export function decodeSnapshotEnd(zxid: bigint, value: Uint8Array): SnapshotEnd 
  *   u32 nodeCount, u32 aclCount, aclCount × (u32 len, msgpack ACL[])
  *   nodeCount × (u32 pathLen, path utf8, u32 dataLen, data, u32 aclIndex,
  *                u64 czxid, u64 mzxid, u64 pzxid, f64 ctime, f64 mtime,
- *                i32 version, i32 cversion, i32 aversion, u64 ephemeralOwner,
+ *                i32 version, i32 cversion, i32 aversion, u32 numChildren, u64 ephemeralOwner,
  *                u32 seq, u8 kind, f64 ttl)
  */
-const NODE_FIXED = 4 + 4 + 4 + 8 * 3 + 8 * 2 + 4 * 3 + 8 + 4 + 1 + 8;
+/** Bytes after the acl index: czxid … ttl. */
+const NODE_STAT = 8 * 3 + 8 * 2 + 4 * 3 + 4 + 8 + 4 + 1 + 8;
+const NODE_FIXED = 4 + 4 + 4 + NODE_STAT;
 
 /** Accumulates node records into one chunk value. */
 export class ChunkEncoder {
@@ -299,11 +315,12 @@ export class ChunkEncoder {
     b.writeInt32BE(s.version, o + 40);
     b.writeInt32BE(s.cversion, o + 44);
     b.writeInt32BE(s.aversion, o + 48);
-    b.writeBigUInt64BE(s.ephemeralOwner, o + 52);
-    b.writeUInt32BE(n.seq, o + 60);
-    b[o + 64] = n.kind;
-    b.writeDoubleBE(n.ttl, o + 65);
-    this.off = o + 73;
+    b.writeUInt32BE(s.numChildren, o + 52);
+    b.writeBigUInt64BE(s.ephemeralOwner, o + 56);
+    b.writeUInt32BE(n.seq, o + 64);
+    b[o + 68] = n.kind;
+    b.writeDoubleBE(n.ttl, o + 69);
+    this.off = o + NODE_STAT;
   }
 
   /** The sealed chunk value; the encoder is reset. */
@@ -360,7 +377,7 @@ export function decodeSnapshotChunk(zxid: bigint, index: number, value: Uint8Arr
       o += pathLen;
       const dataLen = b.readUInt32BE(o);
       o += 4;
-      if (o + dataLen + 4 + 73 > b.length) throw new RangeError('node runs past the end');
+      if (o + dataLen + 4 + NODE_STAT > b.length) throw new RangeError('node runs past the end');
       const data = new Uint8Array(dataLen);
       data.set(b.subarray(o, o + dataLen));
       o += dataLen;
@@ -380,15 +397,15 @@ export function decodeSnapshotChunk(zxid: bigint, index: number, value: Uint8Arr
           version: b.readInt32BE(o + 40),
           cversion: b.readInt32BE(o + 44),
           aversion: b.readInt32BE(o + 48),
-          ephemeralOwner: b.readBigUInt64BE(o + 52),
+          ephemeralOwner: b.readBigUInt64BE(o + 56),
           dataLength: dataLen,
-          numChildren: 0,
+          numChildren: b.readUInt32BE(o + 52),
         },
-        seq: b.readUInt32BE(o + 60),
-        kind: b[o + 64] as SnapshotNode['kind'],
-        ttl: b.readDoubleBE(o + 65),
+        seq: b.readUInt32BE(o + 64),
+        kind: b[o + 68] as SnapshotNode['kind'],
+        ttl: b.readDoubleBE(o + 69),
       };
-      o += 73;
+      o += NODE_STAT;
     }
     if (o !== b.length) throw new RangeError(`${b.length - o} trailing bytes`);
     return nodes;
