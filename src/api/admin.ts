@@ -29,6 +29,14 @@ function latency(m: Member): { min: number; avg: number; max: number } {
   };
 }
 
+/**
+ * Packets as ZooKeeper counts them: client requests in and replies out (every request gets one),
+ * plus the member-to-member messages of an ensemble.
+ */
+function packets(m: Member): { received: number; sent: number } {
+  return { received: m.stats.packetsReceived + m.stats.requests, sent: m.stats.packetsSent + m.stats.requests };
+}
+
 function srvr(m: Member): Record<string, unknown> {
   return {
     version: 'conclave 0.1.0',
@@ -39,8 +47,8 @@ function srvr(m: Member): Record<string, unknown> {
     zxid: formatZxid(m.lastZxid),
     epoch: m.zab.epoch,
     latency: latency(m),
-    received: m.stats.packetsReceived,
-    sent: m.stats.packetsSent,
+    received: packets(m).received,
+    sent: packets(m).sent,
     connections: m.localSessionsReport().length,
     outstanding: m.outstandingRequests,
     nodeCount: m.tree.nodeCount,
@@ -131,8 +139,8 @@ export function runAdmin(m: Member, command: AdminCommand): Record<string, unkno
         zk_avg_latency: lat.avg,
         zk_max_latency: lat.max,
         zk_min_latency: lat.min,
-        zk_packets_received: m.stats.packetsReceived,
-        zk_packets_sent: m.stats.packetsSent,
+        zk_packets_received: packets(m).received,
+        zk_packets_sent: packets(m).sent,
         zk_num_alive_connections: m.localSessionsReport().length,
         zk_outstanding_requests: m.outstandingRequests,
         zk_znode_count: m.tree.nodeCount,
