@@ -33,4 +33,13 @@ export interface Transport extends EventEmitter<TransportEvents> {
   connected(): number[];
   /** Closes every connection and the listener. */
   stop(): Promise<void>;
+  /**
+   * Optional: binds the listener before start() and resolves with the address peers should use for
+   * this member (with port 0, the port actually bound). start() listens by itself if not yet done.
+   */
+  listen?(): Promise<string>;
+  /** Optional: the address this member listens on, once listening. */
+  address?(): string | undefined;
+  /** Optional: bytes accepted by send() for `peer` and not yet handed to the network. */
+  queued?(peer: number): number;
 }

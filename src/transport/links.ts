@@ -1,0 +1,277 @@
+import { EventEmitter } from 'eventemitter3';
+import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from './types.js';
+
+/**
+ * What the TCP and libp2p transports share: one authenticated channel per member pair, who dials
+ * whom, reconnection with bounded backoff, and the up/down bookkeeping.
+ *
+ * One channel per pair, deterministically: the member with the LOWER id dials the data channel.
+ * The higher id only "pokes": it dials and authenticates like any member, and the lower id answers
+ * with dial-back (`accept: false`) and dials it at once. A poke is therefore an authenticated
+ * statement "I have no channel to you", which lets the lower id drop a channel it still believes
+ * in (a half-open connection to a restarted peer) — unless that channel was established after the
+ * poke arrived (the poke is stale; it crossed our own dial). Because both ends apply the same rule,
+ * two channels for one pair never coexist and no message is silently lost by swapping them: a
+ * replaced channel is always reported with 'down' before the new one's 'up'.
+ */
+
+/** One authenticated, ordered, bidirectional message channel to a member. */
+export interface Channel {
+  readonly peer: number;
+  /** The transport's event sequence number when this channel was established. */
+  seq: number;
+  send(msg: PeerMessage): void;
+  /** Bytes accepted by send() but not yet handed to the OS. */
+  queued(): number;
+  /** Closes without emitting any transport event (the caller does the bookkeeping). */
+  close(): void;
+}
+
+export type DialOutcome = 'up' | 'dialback';
+
+interface Link {
+  peer: number;
+  channel: Channel | undefined;
+  dialing: boolean;
+  timer: NodeJS.Timeout | undefined;
+  attempts: number;
+}
+
+export interface LinkOptions {
+  /** First reconnect delay (default 50 ms); doubles per failed attempt, with jitter. */
+  reconnectMinMs?: number;
+  /** Reconnect delay bound (default 1000 ms). */
+  reconnectMaxMs?: number;
+  /** Randomness for backoff jitter (default Math.random). */
+  random?: () => number;
+}
+
+/** At most `burst` warnings at once, refilled at `perSecond`; the count of suppressed ones is reported. */
+class WarnLimiter {
+  private tokens: number;
+  private last = Date.now();
+  suppressed = 0;
+  constructor(private readonly perSecond: number, private readonly burst: number) {
+    this.tokens = burst;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.suppressed++;
+    return false;
+  }
+}
+
+export function validatePeers(self: number, peers: PeerAddresses): void {
+  if (!Number.isInteger(self) || self < 1) throw new RangeError(`member id must be an integer ≥ 1 (got ${String(self)})`);
+  for (const id of peers.keys()) {
+    if (!Number.isInteger(id) || id < 1) throw new RangeError(`peer id must be an integer ≥ 1 (got ${String(id)})`);
+  }
+}
+
+export abstract class LinkTransport extends EventEmitter<TransportEvents> implements Transport {
+  abstract readonly kind: string;
+  protected self = 0;
+  protected peers: PeerAddresses = new Map();
+  protected running = false;
+  private starting = false;
+  /** Monotonic event counter: orders channel establishment against poke arrival. */
+  protected seq = 0;
+  private readonly links = new Map<number, Link>();
+  private readonly reconnectMinMs: number;
+  private readonly reconnectMaxMs: number;
+  private readonly random: () => number;
+  private readonly warnLimiter = new WarnLimiter(20, 50);
+  /** Messages dropped because no channel to the destination was up. */
+  droppedUnconnected = 0;
+
+  constructor(options: LinkOptions) {
+    super();
+    this.reconnectMinMs = options.reconnectMinMs ?? 50;
+    this.reconnectMaxMs = options.reconnectMaxMs ?? 1000;
+    this.random = options.random ?? Math.random;
+    if (!(this.reconnectMinMs > 0) || !(this.reconnectMaxMs >= this.reconnectMinMs)) {
+      throw new RangeError(`reconnect delays must satisfy 0 < reconnectMinMs ≤ reconnectMaxMs (got ${this.reconnectMinMs}, ${this.reconnectMaxMs})`);
+    }
+  }
+
+  /** Binds the listener (idempotent) and returns the address peers should use for this member. */
+  abstract listen(): Promise<string>;
+  /** Closes the listener and everything that is not a channel (handshakes in progress, dials). */
+  protected abstract shutdown(): Promise<void>;
+  /** Dials `peer` and authenticates; on 'up' the implementation has called established(). */
+  protected abstract dial(peer: number): Promise<DialOutcome>;
+  /** Checks implementation-specific configuration before anything starts. */
+  protected abstract configure(self: number, peers: PeerAddresses): void;
+
+  async start(self: number, peers: PeerAddresses): Promise<void> {
+    if (this.running || this.starting) throw new Error(`${this.kind} transport is already started (as member ${this.self})`);
+    validatePeers(self, peers);
+    this.starting = true;
+    try {
+      this.configure(self, peers);
+      this.self = self;
+      this.peers = new Map(peers);
+      await this.listen();
+      this.running = true;
+    } finally {
+      this.starting = false;
+    }
+    for (const id of this.peers.keys()) {
+      if (id === self) continue;
+      this.links.set(id, { peer: id, channel: undefined, dialing: false, timer: undefined, attempts: 0 });
+      void this.runDial(id);
+    }
+  }
+
+  send(to: number, msg: PeerMessage): void {
+    const ch = this.links.get(to)?.channel;
+    if (ch) ch.send(msg);
+    else this.droppedUnconnected++;
+  }
+
+  connected(): number[] {
+    const out: number[] = [];
+    for (const l of this.links.values()) if (l.channel) out.push(l.peer);
+    return out;
+  }
+
+  /** Bytes queued for `peer` and not yet handed to the OS (0 when not connected). */
+  queued(peer: number): number {
+    return this.links.get(peer)?.channel?.queued() ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running && !this.starting) {
+      await this.shutdown();
+      return;
+    }
+    this.running = false;
+    for (const l of this.links.values()) {
+      if (l.timer) clearTimeout(l.timer);
+      l.timer = undefined;
+      const ch = l.channel;
+      l.channel = undefined;
+      ch?.close();
+    }
+    this.links.clear();
+    await this.shutdown();
+  }
+
+  /** Whether member `from` dialing us gets the data channel (it has the lower id) or a dial-back. */
+  protected accepts(from: number): boolean {
+    return from < this.self;
+  }
+
+  protected isMember(id: unknown): id is number {
+    return typeof id === 'number' && id !== this.self && this.links.has(id);
+  }
+
+  protected nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /** A channel authenticated; replaces (and reports down for) any previous one. False if refused. */
+  protected established(channel: Channel): boolean {
+    const link = this.links.get(channel.peer);
+    if (!this.running || !link) {
+      channel.close();
+      return false;
+    }
+    const old = link.channel;
+    if (old) {
+      link.channel = undefined;
+      old.close();
+      this.safeEmit('down', channel.peer);
+    }
+    channel.seq = this.nextSeq();
+    link.channel = channel;
+    link.attempts = 0;
+    if (link.timer) clearTimeout(link.timer);
+    link.timer = undefined;
+    this.safeEmit('up', channel.peer);
+    return true;
+  }
+
+  /** The implementation saw `channel` close (error, remote close, overflow). */
+  protected channelClosed(channel: Channel): void {
+    const link = this.links.get(channel.peer);
+    if (!link || link.channel !== channel) return;
+    link.channel = undefined;
+    this.safeEmit('down', channel.peer);
+    if (this.running) this.scheduleDial(link, this.backoff(1));
+  }
+
+  /** A higher-id member authenticated a poke whose connection we accepted at `acceptSeq`. */
+  protected poked(peer: number, acceptSeq: number): void {
+    const link = this.links.get(peer);
+    if (!this.running || !link) return;
+    if (link.channel) {
+      if (link.channel.seq > acceptSeq) return; // established after the poke arrived: the poke is stale
+      const old = link.channel;
+      link.channel = undefined;
+      old.close();
+      this.safeEmit('down', peer);
+    }
+    link.attempts = 0;
+    if (link.timer) clearTimeout(link.timer);
+    link.timer = undefined;
+    void this.runDial(peer);
+  }
+
+  /** Reports a problem; rate-limited so that a flood of bad input cannot flood the logs. */
+  protected warn(message: string, detail?: Record<string, unknown>): void {
+    if (!this.warnLimiter.take()) return;
+    const suppressed = this.warnLimiter.suppressed;
+    this.warnLimiter.suppressed = 0;
+    const d = suppressed > 0 ? { ...detail, suppressedWarnings: suppressed } : detail;
+    this.safeEmit('warn', message, d);
+  }
+
+  /** Emits without letting a throwing listener unwind into a socket handler. */
+  protected safeEmit<E extends keyof TransportEvents>(event: E, ...args: Parameters<TransportEvents[E]>): void {
+    try {
+      (this.emit as (e: E, ...a: Parameters<TransportEvents[E]>) => boolean)(event, ...args);
+    } catch (e) {
+      if (event === 'warn') return;
+      this.warn(`a '${event}' listener threw: ${(e as Error)?.message ?? String(e)}`, { event, error: e instanceof Error ? e.stack : String(e) });
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const base = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(attempt - 1, 30));
+    return Math.max(1, Math.round(base * (0.5 + 0.5 * this.random())));
+  }
+
+  private scheduleDial(link: Link, delayMs: number): void {
+    if (link.timer || link.dialing || link.channel || !this.running) return;
+    link.timer = setTimeout(() => {
+      link.timer = undefined;
+      void this.runDial(link.peer);
+    }, delayMs);
+    link.timer.unref();
+  }
+
+  private async runDial(peer: number): Promise<void> {
+    const link = this.links.get(peer);
+    if (!link || link.dialing || link.channel || !this.running) return;
+    link.dialing = true;
+    let outcome: DialOutcome | undefined;
+    try {
+      outcome = await this.dial(peer);
+    } catch {
+      // Refused or unreachable: the implementation warned where it matters; retry with backoff.
+    } finally {
+      link.dialing = false;
+    }
+    if (this.links.get(peer) !== link || link.channel || !this.running) return;
+    // A dial-back means the peer dials us now; poke again later in case it cannot.
+    link.attempts++;
+    this.scheduleDial(link, this.backoff(outcome === 'dialback' ? Math.max(link.attempts, 3) : link.attempts));
+  }
+}
