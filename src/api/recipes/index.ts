@@ -23,3 +23,8 @@ export { LeaderLatch, LeaderSelector } from './leader.js';
 export type {
   LeaderLatchEvents, LeaderLatchOptions, LeaderLatchState, LeaderSelectorEvents, LeaderSelectorListener, LeaderSelectorOptions, Participant,
 } from './leader.js';
+export { TreeCache, PathChildrenCache, NodeCache } from './cache.js';
+export type {
+  ChildData, CacheEvents, TreeCacheEvent, TreeCacheEventType, TreeCacheOptions, PathChildrenCacheEvent, PathChildrenCacheEventType,
+  PathChildrenCacheOptions, StartMode, NodeCacheEvents,
+} from './cache.js';
