@@ -7,7 +7,8 @@ const encoder = new TextEncoder();
 export function toBytes(data: Data | undefined, path?: string): Uint8Array {
   if (data === undefined || data === null) return new Uint8Array(0);
   if (typeof data === 'string') return encoder.encode(data);
-  if (data instanceof Uint8Array) return data.slice();
+  // A plain copy: Buffer#slice would be a view of the caller's memory, not a copy.
+  if (data instanceof Uint8Array) return new Uint8Array(data);
   throw new KeeperError('BADARGUMENTS', path, 'data must be a Uint8Array or a string');
 }
 

@@ -135,7 +135,7 @@ function isValidEntry(a: ACL): boolean {
     case 'world': return a.id === 'anyone';
     case 'digest': return DIGEST_ID.test(a.id);
     case 'ip': return parseIpCidr(a.id) !== undefined;
-    case 'super': return a.id.length > 0;
+    // Like ZooKeeper, only schemes with an authentication provider are valid ('super' has none).
     default: return false;
   }
 }
@@ -152,7 +152,9 @@ export function fixupACL(path: string, acl: readonly ACL[] | undefined, authIds:
       if (!Number.isInteger(a.perms) || a.perms < 0 || a.perms > Perms.ALL) throw new KeeperError('INVALIDACL', path, 'invalid perms');
       let any = false;
       for (const id of authIds) {
-        if (id.scheme === 'digest' || id.scheme === 'super') {
+        // Only identities of an authenticating scheme count (ZooKeeper: provider.isAuthenticated());
+        // ip does not, and the super marker is not an identity an ACL can name.
+        if (id.scheme === 'digest') {
           any = true;
           pushUnique(out, { perms: a.perms, scheme: id.scheme, id: id.id });
         }

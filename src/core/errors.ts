@@ -66,9 +66,10 @@ export type OpResult =
 /** The error every conclave operation rejects with. */
 export class KeeperError extends Error {
   readonly code: ErrorCode;
-  readonly path?: string;
+  // `declare`: no own property unless set, so that an error without a path has no `path` key.
+  declare readonly path?: string;
   /** For a failed `multi`: one `error` entry per op ('OK' before, the code at, RUNTIMEINCONSISTENCY after the failing op). */
-  results?: OpResult[];
+  declare results?: OpResult[];
 
   constructor(code: ErrorCode, path?: string, detail?: string) {
     const base = detail ?? DEFAULT_MESSAGES[code];

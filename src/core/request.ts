@@ -105,7 +105,8 @@ function validateSingle(op: MultiOpRequest | SetACLRequest, maxDataBytes: number
       if (!isValidMode(op.mode)) throw new KeeperError('BADARGUMENTS', String(op.path), 'mode must be a CreateMode value');
       const seq = op.mode === 2 || op.mode === 3 || op.mode === 6;
       validatePath(op.path, seq);
-      if (op.path === '/') throw new KeeperError('NODEEXISTS', '/');
+      // '/' itself exists; a sequential create on '/' names a child of the root ('/0000000003'), as in ZooKeeper.
+      if (op.path === '/' && !seq) throw new KeeperError('NODEEXISTS', '/');
       checkWritable(op.path);
       const n = checkData(op.data, op.path, maxDataBytes);
       checkAclShape(op.acl, op.path);

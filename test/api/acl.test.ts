@@ -214,6 +214,13 @@ describe('api/acl: super and addAuth (SPEC §4)', () => {
     await root.delete('/locked/new');
   });
 
+  it('CREATOR_ALL_ACL of a super session names its digest identity (the super marker is not an ACL identity)', async () => {
+    const root = await ctx.member.session({ auth: [{ scheme: 'digest', credentials: 'super:superpw' }] });
+    await root.create('/bysuper', '', { acl: Ids.CREATOR_ALL_ACL });
+    assert.deepEqual((await root.getACL('/bysuper')).acl, [{ perms: Perms.ALL, scheme: 'digest', id: superDigest }]);
+    await rejectsWith(root.create('/s', '', { acl: [{ perms: Perms.ALL, scheme: 'super', id: 'super' }] }), 'INVALIDACL');
+  });
+
   it('a wrong super password is just another digest identity', async () => {
     const alice = await ctx.member.session({ auth: [{ scheme: 'digest', credentials: 'alice:alice-pw' }] });
     await alice.create('/locked', 'x', { acl: [user('alice', Perms.ALL)] });

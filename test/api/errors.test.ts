@@ -22,6 +22,8 @@ describe('api/errors: every error code reachable on a single member (SPEC §1, A
     assert.match(e.message, /NONODE/);
     assert.match(e.message, /\/missing/);
     assert.ok(typeof e.stack === 'string');
+    const noPath = await rejectsWith(s.multi('x' as never), 'BADARGUMENTS');
+    assert.equal('path' in noPath, false, 'no path key when the error has no path');
   });
 
   it('NONODE: reads and writes of a missing node, and creates under a missing parent', async () => {

@@ -155,6 +155,15 @@ describe('api/stat: Stat fields after each operation (SPEC §1)', () => {
     assert.deepEqual([...(await s.getData('/a')).data], [1, 2, 3]);
   });
 
+  it('a Node Buffer passed in is copied too (Buffer#slice would share memory)', async () => {
+    const buf = Buffer.from('abc');
+    await s.create('/b', buf);
+    await s.multi([op.create('/c', buf), op.setData('/b', buf)]);
+    buf.write('XYZ');
+    assert.equal(text((await s.getData('/b')).data), 'abc');
+    assert.equal(text((await s.getData('/c')).data), 'abc');
+  });
+
   it('conditional writes: setData/delete/setACL with a stale version fail with BADVERSION, -1 means any', async () => {
     await s.create('/a', 'v0');
     await s.setData('/a', 'v1', { version: 0 });
@@ -202,6 +211,12 @@ describe('api/sequential: names (SPEC §1)', () => {
     assert.equal(await s.create('/q/a-', '', { mode: CreateMode.PERSISTENT_SEQUENTIAL }), '/q/a-0000000000');
     assert.equal(await s.create('/q/b-', '', { mode: CreateMode.EPHEMERAL_SEQUENTIAL }), '/q/b-0000000001');
     assert.equal(await s.create('/q/c-', '', { mode: CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL, ttlMs: 60_000 }), '/q/c-0000000002');
+  });
+
+  it('a sequential create on the root names a child of the root', async () => {
+    const p = await s.create('/', 'x', { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    assert.match(p, /^\/\d{10}$/);
+    assert.equal(text((await s.getData(p)).data), 'x');
   });
 
   it('a trailing slash names the node by the counter alone: /q/ → /q/0000000000', async () => {

@@ -69,6 +69,7 @@ describe('core/acl: fixupACL validates and expands (SPEC §4, ZooKeeper fixupACL
     ['perms out of range', { perms: 64, scheme: 'world', id: 'anyone' }],
     ['perms not an integer', { perms: 'all', scheme: 'world', id: 'anyone' }],
     ['a null entry', null],
+    ['the super scheme (no provider in ZooKeeper)', { perms: 31, scheme: 'super', id: 'super' }],
   ];
   for (const [what, entry] of bad) {
     it(`refuses ${what} with INVALIDACL`, () => {
@@ -76,8 +77,10 @@ describe('core/acl: fixupACL validates and expands (SPEC §4, ZooKeeper fixupACL
     });
   }
 
-  it('auth without any authenticated identity is INVALIDACL (ip does not count)', () => {
+  it('auth without any authenticated identity is INVALIDACL (ip and the super marker do not count)', () => {
     assert.throws(() => fixupACL('/a', Ids.CREATOR_ALL_ACL, anon), isCode('INVALIDACL'));
+    assert.throws(() => fixupACL('/a', Ids.CREATOR_ALL_ACL, [{ scheme: 'super', id: 'super' }]), isCode('INVALIDACL'));
+    assert.deepEqual(fixupACL('/a', Ids.CREATOR_ALL_ACL, [...superId, { scheme: 'digest', id: ALICE }]), [{ perms: 31, scheme: 'digest', id: ALICE }]);
   });
 
   it('auth expands to every authenticated identity of the session', () => {
