@@ -170,7 +170,14 @@ export class LevelStorage implements Storage {
         state = await this.recover();
       });
     } else {
-      state = await this.recover();
+      try {
+        state = await this.recover();
+      } catch (e) {
+        // Refusing to start must not leave the directory locked by this process.
+        this.dbOpen = false;
+        await this.db.close().catch(() => undefined);
+        throw e;
+      }
       this.recovered = true;
     }
     return state!;
@@ -230,10 +237,7 @@ export class LevelStorage implements Storage {
     }
     const snapshotZxid = chosen?.zxid ?? 0n;
     const lastZxid = await this.recoverLog(snapshotZxid, chosen, skipped, damage);
-    for (const d of damage) {
-      const level = d.kind === 'snapshot-unfinished' ? 'info' : d.kind === 'log-before-snapshot-damaged' ? 'warn' : 'error';
-      this.log?.[level]({ where: d.where, detail: d.detail, action: d.action, dir: this.directory }, `storage damage: ${d.kind}`);
-    }
+    // The damage is returned rather than logged here: the member (recovery.ts) logs it, dump tools print it.
     return { currentEpoch, acceptedEpoch, snapshotZxid, lastZxid, damage };
   }
 
@@ -267,7 +271,7 @@ export class LevelStorage implements Storage {
   private readFailure(what: string, e: unknown): StorageError {
     if (e instanceof StorageError) return e;
     if (isCorruption(e)) return this.unsafe(`LevelDB reports corruption while reading ${what} (${levelMessage(e)})`);
-    return new StorageError('IO', `cannot read ${what} in ${this.directory}: ${levelMessage(e)}`, { cause: e });
+    return new StorageError('IO', `cannot read ${what} in ${this.directory} (${levelMessage(e)}): check the disk and the files' permissions; if a file is damaged, move the directory aside and let this member resync from the ensemble, or restore a backup`, { cause: e });
   }
 
   private async readEpoch(name: 'currentEpoch' | 'acceptedEpoch'): Promise<number> {
@@ -333,10 +337,10 @@ export class LevelStorage implements Storage {
         damage.push({ kind: 'snapshot-unfinished', where: `snapshot ${formatZxid(zxid)}`, detail: entry.problem, action: 'left as found (read-only)' });
       } else if (!f.header) {
         entry.status = 'corrupt';
-        entry.problem = 'header missing';
+        entry.problem = `snapshot ${formatZxid(zxid)} header: missing`;
       } else if (f.gap !== undefined) {
         entry.status = 'corrupt';
-        entry.problem = `chunk ${f.gap} missing`;
+        entry.problem = `snapshot ${formatZxid(zxid)} chunk ${f.gap}: missing`;
       }
       this.catalog.set(zxid, entry);
     }
@@ -364,7 +368,8 @@ export class LevelStorage implements Storage {
         nodes += checkSnapshotChunk(c.zxid, idx, v);
         index++;
       }
-      if (index !== end.chunks) throw new CorruptRecordError(`snapshot ${z}`, `has ${index} chunk(s), its end marker says ${end.chunks}`);
+      if (index < end.chunks) throw new CorruptRecordError(`snapshot ${z} chunk ${index}`, `missing (the end marker says ${end.chunks} chunk(s))`);
+      if (index > end.chunks) throw new CorruptRecordError(`snapshot ${z}`, `has ${index} chunks, its end marker says ${end.chunks}`);
       if (nodes !== end.nodes) throw new CorruptRecordError(`snapshot ${z}`, `has ${nodes} node(s), its end marker says ${end.nodes}`);
       if (header.nodeCount !== undefined && header.nodeCount !== nodes) {
         throw new CorruptRecordError(`snapshot ${z}`, `has ${nodes} node(s), its header says ${header.nodeCount}`);
@@ -398,7 +403,8 @@ export class LevelStorage implements Storage {
     let beforeLast: { zxid: bigint; ok: boolean } | undefined; // last record at or before S
     const beforeDamaged: { zxid: bigint; detail: string }[] = [];
     let last: bigint | undefined; // last trusted record after S
-    let problem: { zxid: bigint; detail: string; chain: boolean } | undefined;
+    /** The first record after S that cannot be trusted: `summary` says why, in a phrase. */
+    let problem: { zxid: bigint; summary: string; detail: string } | undefined;
     const tail: Bytes[] = [];
     let tailValid = 0;
     let tailLastValid = 0n;
@@ -408,6 +414,7 @@ export class LevelStorage implements Storage {
       for await (const [k, v] of this.db.iterator(LOG_RANGE)) {
         count++;
         const zxid = keyZxid(k);
+        const z = formatZxid(zxid);
         let head: LogRecordHead | undefined;
         let detail: string | undefined;
         try {
@@ -422,23 +429,30 @@ export class LevelStorage implements Storage {
           continue;
         }
         if (problem === undefined) {
+          let summary: string | undefined;
           if (head) {
             const expected = last ?? (beforeLast?.ok ? beforeLast.zxid : undefined);
-            if (expected !== undefined && head.prev !== expected) {
-              detail = head.prev > expected
-                ? `the record follows ${formatZxid(head.prev)}, which is missing (the log holds ${formatZxid(expected)} before it)`
-                : `the record follows ${formatZxid(head.prev)}, but the log holds ${formatZxid(expected)} after that`;
+            const p = formatZxid(head.prev);
+            if (expected !== undefined && head.prev > expected) {
+              detail = `follows ${p}, which is missing (the log holds ${formatZxid(expected)} before it)`;
+              summary = `txn ${p} is missing from the log (log ${z} follows it; the log holds ${formatZxid(expected)} before it)`;
+            } else if (expected !== undefined && head.prev < expected) {
+              detail = `follows ${p}, but the log holds ${formatZxid(expected)} after that`;
+              summary = `log ${z} does not continue the log (it follows ${p}, but the log holds ${formatZxid(expected)} after that)`;
             } else if (expected === undefined && head.prev > S) {
-              detail = chosen
-                ? `the log continues from ${formatZxid(head.prev)}, which is missing: the txns between snapshot ${formatZxid(S)} and it are gone`
-                : `the log starts after ${formatZxid(head.prev)} (older txns were purged) and there is no valid snapshot to start from${skipped.length > 0 ? ` (${skipped.map((c) => `${formatZxid(c.zxid)}: ${c.problem}`).join('; ')})` : ''}`;
+              detail = `follows ${p}, which is missing`;
+              summary = chosen
+                ? `the log after snapshot ${formatZxid(S)} starts at ${z}, which follows ${p}: the txns in between are missing`
+                : `there is no valid snapshot${skipped.length > 0 ? ` (${skipped.map((c) => `${formatZxid(c.zxid)}: ${c.problem}`).join('; ')})` : ''} and the log starts at ${z}, after ${p} (older txns were purged), so it cannot be replayed from the beginning`;
             }
+          } else {
+            summary = `log ${z} is damaged (${detail})`;
           }
           if (detail === undefined) {
             last = zxid;
             continue;
           }
-          problem = { zxid, detail, chain: head !== undefined };
+          problem = { zxid, summary: summary!, detail };
         }
         tail.push(Buffer.from(k));
         tailLast = zxid;
@@ -461,10 +475,9 @@ export class LevelStorage implements Storage {
     }
     if (problem) {
       if (tailValid > 0) {
-        const n = tailValid - (problem.chain ? 1 : 0);
-        throw this.unsafe(problem.chain && n === 0
-          ? `log ${formatZxid(problem.zxid)} cannot be trusted: ${problem.detail}`
-          : `log ${formatZxid(problem.zxid)} is damaged (${problem.detail}) and ${tailValid} later valid record(s) up to ${formatZxid(tailLastValid)} depend on it, so the tree cannot be rebuilt safely`);
+        // Valid txns after the damage: dropping them loses acknowledged writes, replaying them
+        // over a hole builds a wrong tree. Neither is acceptable.
+        throw this.unsafe(`${problem.summary}, and ${tailValid} valid record(s) after it, up to ${formatZxid(tailLastValid)}, depend on it, so the tree cannot be rebuilt safely`);
       }
       const range = tail.length === 1 ? formatZxid(problem.zxid) : `${formatZxid(problem.zxid)}..${formatZxid(tailLast)}`;
       if (!this.readOnly) await this.db.batch(tail.map((key) => ({ type: 'del' as const, key })), { sync: true });

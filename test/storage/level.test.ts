@@ -1,20 +1,156 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { startMember } from '../../src/api/member.js';
+import { silentLogger } from '../../src/api/log.js';
+import { StorageError } from '../../src/storage/errors.js';
 import { LevelStorage } from '../../src/storage/level.js';
 import type { Storage } from '../../src/storage/types.js';
 import { storageCompliance } from './compliance.js';
+import { Workload } from './workload.js';
 
 const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'conclave-level-'));
+  dirs.push(dir);
+  return dir;
+}
+function cleanup(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
 
 storageCompliance('leveldb', {
-  create: async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'conclave-level-'));
-    dirs.push(dir);
-    return new LevelStorage(dir);
-  },
+  create: async () => new LevelStorage(tempDir()),
   reopen: async (closed: Storage) => new LevelStorage((closed as LevelStorage).directory),
-  cleanup: async () => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  },
+  cleanup: async () => cleanup(),
+});
+
+function code(c: string): (e: unknown) => boolean {
+  return (e: unknown) => e instanceof StorageError && e.code === c && !e.message.includes('\n');
+}
+
+describe('storage/level: LevelDB specifics', function () {
+  this.timeout(30_000);
+  afterEach(cleanup);
+
+  it('group commit: concurrent appends share synced batches (far fewer batches than appends)', async () => {
+    const s = new LevelStorage(tempDir());
+    await s.open();
+    const w = new Workload(31);
+    const txns = w.steps(400);
+    await Promise.all(txns.map((t) => s.append([t])));
+    const st = s.stats();
+    assert.equal(st.appends, 400);
+    assert.equal(st.txns, 400);
+    assert.ok(st.batches <= 10, `400 concurrent appends went to disk in ${st.batches} batches`);
+    // Sequential appends cannot share: one batch each.
+    const before = s.stats().batches;
+    for (const t of w.steps(20)) await s.append([t]);
+    assert.equal(s.stats().batches - before, 20);
+    await s.close();
+  });
+
+  it("a member's concurrent writes are group-committed through the storage", async () => {
+    const dir = tempDir();
+    const storage = new LevelStorage(dir);
+    const m = await startMember({ id: 1, storage, logger: silentLogger });
+    try {
+      const sessions = await Promise.all(Array.from({ length: 32 }, () => m.session()));
+      const before = storage.stats();
+      await Promise.all(sessions.map(async (s, i) => {
+        for (let k = 0; k < 10; k++) await s.create(`/w${i}-${k}`, `v${k}`);
+      }));
+      const after = storage.stats();
+      const txns = after.txns - before.txns;
+      const batches = after.batches - before.batches;
+      assert.ok(txns >= 320, `${txns} txns logged`);
+      assert.ok(batches * 4 <= txns, `${txns} txns in ${batches} synced batches`);
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('forceSync: false still logs every txn in order (durable against a process crash, not power loss)', async () => {
+    const dir = tempDir();
+    const s = new LevelStorage(dir, { forceSync: false });
+    await s.open();
+    const w = new Workload(32);
+    const txns = w.steps(100);
+    await Promise.all(txns.map((t) => s.append([t])));
+    await s.close();
+    const r = new LevelStorage(dir);
+    const st = await r.open();
+    assert.equal(st.lastZxid, txns[99]!.zxid);
+    await r.close();
+  });
+
+  it('the directory lock: a second opener in this process gets LOCKED with what to do', async () => {
+    const dir = tempDir();
+    const a = new LevelStorage(dir);
+    await a.open();
+    const b = new LevelStorage(dir);
+    await assert.rejects(b.open(), (e: unknown) => code('LOCKED')(e) && /locked by another member.*stop that member first, or give each member its own directory/.test((e as Error).message));
+    await a.close();
+    await b.open();
+    await b.close();
+  });
+
+  it('two members cannot share a directory (startMember names the directory and the fix)', async () => {
+    const dir = tempDir();
+    const m = await startMember({ id: 1, storage: dir, logger: silentLogger });
+    try {
+      await assert.rejects(startMember({ id: 2, storage: dir, logger: silentLogger }), (e: unknown) => code('LOCKED')(e) && (e as Error).message.includes(dir));
+    } finally {
+      await m.stop();
+    }
+    const again = await startMember({ id: 1, storage: dir, logger: silentLogger });
+    await again.stop();
+  });
+
+  it('the lock holds across processes', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'hold-lock.ts'), dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('open')) resolve();
+        });
+        child.on('exit', (c) => reject(new Error(`lock holder exited early (${c})`)));
+      });
+      await assert.rejects(new LevelStorage(dir).open(), code('LOCKED'));
+    } finally {
+      child.stdin.end();
+      await new Promise((r) => child.once('exit', r));
+    }
+    const s = new LevelStorage(dir);
+    await s.open();
+    await s.close();
+  });
+
+  it('refuses a directory that is not a conclave data directory, and a path that is a file', async () => {
+    const dir = tempDir();
+    const foreign = new ClassicLevel(dir);
+    await foreign.put('hello', 'world');
+    await foreign.close();
+    await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && /not a conclave data directory/.test((e as Error).message));
+    const file = join(tempDir(), 'plain-file');
+    writeFileSync(file, 'x');
+    await assert.rejects(new LevelStorage(file).open(), code('IO'));
+    assert.throws(() => new LevelStorage(''), code('BAD_ARGUMENT'));
+    await assert.rejects(new LevelStorage(join(tempDir(), 'missing'), { readOnly: true }).open(), code('NOT_FOUND'));
+  });
+
+  it('read-only storage refuses writes', async () => {
+    const dir = tempDir();
+    const s = new LevelStorage(dir);
+    await s.open();
+    await s.close();
+    const r = new LevelStorage(dir, { readOnly: true });
+    await r.open();
+    await assert.rejects(r.append(new Workload(33).steps(1)), code('BAD_ARGUMENT'));
+    await r.close();
+  });
 });
