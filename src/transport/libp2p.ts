@@ -154,7 +154,10 @@ class StreamChannel implements Channel {
           this.onFrame(payload);
         }
       }
-    }).then(() => this.close(), () => this.close());
+    }).then(
+      () => this.end(), // the other side closed its write end: finish ours gracefully (a refusal must get through)
+      () => this.close(),
+    );
   }
 
   who(): string {
@@ -395,6 +398,15 @@ export class Libp2pTransport extends LinkTransport {
     if (node) {
       await Promise.allSettled(node.getConnections().map((c) => c.abort(new Error('conclave transport stopped'))));
       await node.stop();
+      // libp2p's address manager reacts to its listeners closing with a debounced (1 s, ref'd) peer
+      // store update, which would keep a stopping process alive for a second. Cancel it; best effort,
+      // as this reaches into libp2p internals (harmless if they change: then the timer just runs).
+      try {
+        const am = (node as unknown as { components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } } }).components?.addressManager;
+        am?._updatePeerStoreAddresses?.stop?.();
+      } catch {
+        // not there in this libp2p version
+      }
     }
   }
 

@@ -281,7 +281,7 @@ export function runCompliance(h: ComplianceHarness): void {
 
     it('stop() leaves nothing that keeps the process alive (checked in a fresh process)', async () => {
       const ms = await h.lifecycleExitMs();
-      assert.ok(ms < 2500, `the process took ${ms} ms to exit after stop()`);
+      assert.ok(ms < 500, `the process took ${ms} ms to exit after stop()`);
     });
   });
 }
