@@ -249,6 +249,7 @@ export class Member extends EventEmitter<MemberEvents> {
         initLimit: this.config.initLimit ?? DEFAULTS.initLimit,
         syncLimit: this.config.syncLimit ?? DEFAULTS.syncLimit,
         logWindow: this.config.logWindow ?? 20_000,
+        connectionNonce: Math.floor(this.random() * 0x7fffffff),
       },
       { currentEpoch: rec.currentEpoch, acceptedEpoch: rec.acceptedEpoch, lastZxid: rec.lastZxid, baseZxid: rec.snapshotZxid, recentLog: rec.recentLog },
       { snapshot: () => this.treeSnapshot() },
@@ -609,6 +610,7 @@ export class Member extends EventEmitter<MemberEvents> {
       this.failPending(req.sessionId, req.cxid, new KeeperError('CONNECTIONLOSS'));
       return;
     }
+    if (this.prep.isDuplicate(req)) return;
     const zxid = this.zab.allocateZxid();
     const now = this.clock.now();
     const op = this.prep.prepare(req, zxid, now);

@@ -45,6 +45,8 @@ export class Preparer {
   private readonly pendingSessions = new Map<bigint, bigint>();
   /** Sessions whose closeSession is prepared (further writes fail with SESSIONEXPIRED). */
   private readonly closing = new Map<bigint, bigint>();
+  /** Request ids prepared in this leadership, per session (a bounded window), to drop duplicates. */
+  private readonly seen = new Map<bigint, { ids: Set<number>; order: number[] }>();
 
   constructor(private readonly tree: DataTree) {}
 
@@ -60,6 +62,26 @@ export class Preparer {
     this.queueHead = 0;
     this.pendingSessions.clear();
     this.closing.clear();
+    this.seen.clear();
+  }
+
+  /**
+   * True when this (session, request id) was already prepared in this leadership: a network that
+   * duplicates a forwarded request must not make a write apply twice. Internal requests (id ≤ 0)
+   * are never duplicates.
+   */
+  isDuplicate(req: Request): boolean {
+    if (req.cxid <= 0) return false;
+    let s = this.seen.get(req.sessionId);
+    if (!s) {
+      s = { ids: new Set(), order: [] };
+      this.seen.set(req.sessionId, s);
+    }
+    if (s.ids.has(req.cxid)) return true;
+    s.ids.add(req.cxid);
+    s.order.push(req.cxid);
+    if (s.order.length > 256) s.ids.delete(s.order.shift()!);
+    return false;
   }
 
   /** Called after the txn with `zxid` was applied to the tree: its records are now redundant. */
@@ -137,6 +159,7 @@ export class Preparer {
           if (this.closing.has(req.sessionId)) throw new KeeperError('SESSIONEXPIRED');
           const deletes = this.prepCloseSession(req.sessionId, overlay);
           this.closing.set(req.sessionId, zxid);
+          this.seen.delete(req.sessionId);
           this.commit(overlay, zxid);
           return { type: 'closeSession', reason: op.reason, deletes };
         }

@@ -92,12 +92,26 @@ export class SimCluster {
 
   // ------------------------------------------------------------------ time
 
-  /** Runs every timer due within the next `ms` virtual milliseconds. */
+  private driving = 0;
+
+  /**
+   * Runs every timer due within the next `ms` virtual milliseconds. Called from code that time is
+   * already being driven for (a workload loop, a fault schedule), it just waits `ms` instead.
+   */
   async runFor(ms: number): Promise<void> {
-    const until = this.clock.now() + ms;
-    await drain();
-    while (this.clock.runNext(until)) await drain();
-    this.clock.advanceTo(until);
+    if (this.driving > 0) {
+      await this.sleep(ms);
+      return;
+    }
+    this.driving++;
+    try {
+      const until = this.clock.now() + ms;
+      await drain();
+      while (this.clock.runNext(until)) await drain();
+      this.clock.advanceTo(until);
+    } finally {
+      this.driving--;
+    }
   }
 
   /** Runs until `predicate` holds (checked every `stepMs`), at most `maxMs`; returns whether it held. */
@@ -310,7 +324,7 @@ export class SimCluster {
     const ms = this.ids.map((id) => this.members.get(id)).filter((m): m is Member => m !== undefined);
     const digests = new Set(ms.map((m) => m.tree.digest()));
     if (digests.size > 1) {
-      this.violation(`replica digests differ: ${ms.map((m) => `${m.id}@${formatZxid(m.lastZxid)}:${m.tree.digest().slice(0, 8)}`).join(' ')}`);
+      this.violation(`replica digests differ: ${ms.map((m) => `${m.id}@${formatZxid(m.lastZxid)}:${m.tree.digest().slice(0, 8)}`).join(' ')}; ${treeDifference(ms[0]!, ms.find((m) => m.tree.digest() !== ms[0]!.tree.digest())!)}`);
     }
     for (const m of ms) {
       for (const [owner, paths] of m.tree.ephemerals) {
@@ -336,4 +350,27 @@ export class SimCluster {
       await this.until(() => done, 5000, 5);
     }
   }
+}
+
+/** The first few differences between two members' trees, for a readable violation. */
+function treeDifference(a: Member, b: Member): string {
+  const out: string[] = [];
+  const show = (m: Member, p: string): string => {
+    const n = m.tree.get(p);
+    if (!n) return 'absent';
+    const st = n.stat;
+    return `"${new TextDecoder().decode(n.data).slice(0, 20)}" v${st.version} cv${st.cversion} czxid=${formatZxid(st.czxid)} mzxid=${formatZxid(st.mzxid)} pzxid=${formatZxid(st.pzxid)} owner=0x${st.ephemeralOwner.toString(16)} kids=${st.numChildren} seq=${n.seq}`;
+  };
+  const paths = new Set([...a.tree.nodes.keys(), ...b.tree.nodes.keys()]);
+  for (const p of [...paths].sort()) {
+    if (p === '/zookeeper/config') continue;
+    const x = show(a, p);
+    const y = show(b, p);
+    if (x !== y) out.push(`${p}: member ${a.id} ${x} | member ${b.id} ${y}`);
+    if (out.length >= 4) break;
+  }
+  const sa = [...a.tree.sessions.keys()].map((k) => k.toString(16)).sort().join(',');
+  const sb = [...b.tree.sessions.keys()].map((k) => k.toString(16)).sort().join(',');
+  if (sa !== sb) out.push(`sessions: member ${a.id} [${sa}] | member ${b.id} [${sb}]`);
+  return out.join('; ');
 }

@@ -20,7 +20,8 @@ export interface VoteMsg {
 }
 
 /** Follower/observer → leader: FOLLOWERINFO / OBSERVERINFO. */
-export interface FollowerInfoMsg { t: 'finfo'; acceptedEpoch: number; observer: boolean }
+/** `conn` names this connection attempt; every later message of it carries it (stale ones are ignored). */
+export interface FollowerInfoMsg { t: 'finfo'; acceptedEpoch: number; observer: boolean; conn: number }
 /** Leader → learner: LEADERINFO with the new epoch. */
 export interface LeaderInfoMsg { t: 'linfo'; epoch: number }
 /**
@@ -53,15 +54,23 @@ export interface InformMsg { t: 'inform'; epoch: number; txn: Txn }
 export interface RequestMsg { t: 'request'; epoch: number; req: Request }
 /** Leader → learner heartbeat; learner → leader heartbeat carrying touched sessions. */
 /** `seq` lets a leader confirm it still leads a quorum before answering a sync (like Raft's ReadIndex). */
-export interface PingMsg { t: 'ping'; epoch: number; seq: number; touches: [bigint, number][] }
+export interface PingMsg { t: 'ping'; epoch: number; seq: number; touches: [bigint, number][]; committed?: bigint }
 /** Learner → leader: sync request; leader → learner: its reply, after the commits before it. */
 export interface SyncMsg { t: 'sync'; epoch: number; id: number }
 export interface SyncReplyMsg { t: 'syncreply'; epoch: number; id: number }
 
-export type ZabMessage =
-  | VoteMsg | FollowerInfoMsg | LeaderInfoMsg | AckEpochMsg | TruncMsg | DiffMsg | SnapMsg | SnapChunkMsg
+/**
+ * Every message between a leader and a learner carries the learner's connection id `c` and a
+ * per-direction sequence number `s`, so that a lost, duplicated or reordered message (which TCP
+ * never produces, but a faulty network or a reconnect can) is detected: duplicates are ignored,
+ * a gap makes the learner re-sync.
+ */
+export interface Sequenced { c?: number; s?: number }
+
+export type ZabMessage = VoteMsg | ((
+  | FollowerInfoMsg | LeaderInfoMsg | AckEpochMsg | TruncMsg | DiffMsg | SnapMsg | SnapChunkMsg
   | SnapEndMsg | NewLeaderMsg | AckMsg | UpToDateMsg | ProposalMsg | CommitMsg | InformMsg | RequestMsg
-  | PingMsg | SyncMsg | SyncReplyMsg;
+  | PingMsg | SyncMsg | SyncReplyMsg) & Sequenced);
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 const isBig = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v < 1n << 64n;
@@ -122,11 +131,12 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
   if (m === null || typeof m !== 'object') return false;
   const x = m as Record<string, unknown>;
   if (x.t !== 'vote' && x.t !== 'finfo' && !isInt(x.epoch)) return false;
+  if ((x.c !== undefined && !isInt(x.c)) || (x.s !== undefined && !isInt(x.s))) return false;
   switch (x.t) {
     case 'vote':
       return isInt(x.leader) && isBig(x.zxid) && isInt(x.peerEpoch) && isInt(x.round)
         && (x.state === 'looking' || x.state === 'leading' || x.state === 'following' || x.state === 'observing');
-    case 'finfo': return isInt(x.acceptedEpoch) && typeof x.observer === 'boolean';
+    case 'finfo': return isInt(x.acceptedEpoch) && typeof x.observer === 'boolean' && isInt(x.conn);
     case 'linfo': return true;
     case 'ackepoch': return isInt(x.currentEpoch) && isBig(x.lastZxid) && Array.isArray(x.epochs)
       && x.epochs.every((e) => Array.isArray(e) && isInt(e[0]) && isBig(e[1]));
@@ -142,7 +152,7 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'proposal': case 'inform': return isValidTxn(x.txn);
     case 'commit': return isBig(x.zxid);
     case 'request': return isRequest(x.req);
-    case 'ping': return isInt(x.seq) && Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));
+    case 'ping': return isInt(x.seq) && (x.committed === undefined || isBig(x.committed)) && Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));
     case 'sync': case 'syncreply': return isInt(x.id);
     default: return false;
   }

@@ -3,7 +3,7 @@ import type { SessionEntry, SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
 import { counterOf, epochOf, formatZxid, makeZxid } from '../core/zxid.js';
 import {
-  isValidZabMessage, type AckEpochMsg, type PeerState, type VoteMsg, type ZabMessage,
+  isValidZabMessage, type AckEpochMsg, type PeerState, type Sequenced, type VoteMsg, type ZabMessage,
 } from './messages.js';
 import { QuorumVerifier } from './quorum.js';
 
@@ -22,6 +22,8 @@ export interface ZabConfig {
   logWindow?: number;
   /** Txns per DIFF message and nodes per snapshot chunk. */
   chunkSize?: number;
+  /** Random base for connection ids, so that a restarted learner never reuses one (the member supplies it). */
+  connectionNonce?: number;
 }
 
 /** What the member recovered from storage, handed to the peer at start. */
@@ -89,9 +91,15 @@ interface Vote {
 interface LearnerHandle {
   id: number;
   observer: boolean;
+  /** The learner's connection id and the sequence numbers of both directions. */
+  conn: number;
+  sendSeq: number;
+  recvSeq: number;
   /** info: FOLLOWERINFO seen; acked: ACKEPOCH seen; syncing: sync sent; synced: NEWLEADER acked. */
   phase: 'info' | 'acked' | 'syncing' | 'synced';
   lastHeard: number;
+  /** Tick the learner connected; it must be synced within initLimit ticks of it. */
+  startedTick: number;
   acked: bigint;
   /** Highest ping sequence this learner echoed (leadership confirmation for sync). */
   pingSeq: number;
@@ -112,15 +120,22 @@ interface LeaderState {
   /** Syncs waiting for their zxid to commit and for a quorum to confirm this leadership after they arrived. */
   pendingSyncs: { to: number; id: number; zxid: bigint; seq: number }[];
   pingSeq: number;
+  /** Last tick each voter was seen synced: a learner briefly re-syncing does not cost the leader its quorum. */
+  syncedAt: Map<number, number>;
   acceptedEpochPersisting: boolean;
   currentEpochPersisting: boolean;
 }
 
 interface LearnerState {
   leader: number;
+  conn: number;
+  sendSeq: number;
+  recvSeq: number;
   epoch: number;
   phase: 'info' | 'sync' | 'broadcast';
   lastHeard: number;
+  /** Tick this learner started following; it must be UPTODATE within initLimit ticks of it. */
+  startedTick: number;
   newleaderZxid: bigint | undefined;
   newleaderAcked: boolean;
   commitTarget: bigint;
@@ -189,6 +204,7 @@ export class ZabPeer {
 
   private lead: LeaderState | undefined;
   private learn: LearnerState | undefined;
+  private connections = 0;
 
   private out: Ready = emptyReady();
 
@@ -197,6 +213,7 @@ export class ZabPeer {
       finalizeWaitTicks: 2,
       logWindow: 20_000,
       chunkSize: 1000,
+      connectionNonce: 0,
       ...config,
     };
     this.id = config.id;
@@ -279,7 +296,8 @@ export class ZabPeer {
         this.finalizeAt = undefined;
         this.tryDecide(true);
       }
-      if (this.state === 'looking') this.broadcastVote(true);
+      // Re-send our vote to everyone each tick while looking: any earlier message may have been lost.
+      if (this.state === 'looking') this.broadcastVote();
       return;
     }
     if (this.lead) {
@@ -318,7 +336,7 @@ export class ZabPeer {
         if (last.zxid > this.lastDurable && last.zxid <= this.lastLogged) this.lastDurable = last.zxid;
         if (this.lead) this.tryCommit();
         else if (this.learn && this.learn.newleaderAcked && this.state === 'following') {
-          this.send(this.learn.leader, { t: 'ack', epoch: this.learn.epoch, zxid: this.lastDurable, newleader: false });
+          this.toLeader(this.learn, { t: 'ack', epoch: this.learn.epoch, zxid: this.lastDurable, newleader: false });
         }
         return;
       }
@@ -365,7 +383,7 @@ export class ZabPeer {
     this.logTxn(txn);
     for (const h of l.learners.values()) {
       if (!h.observer && (h.phase === 'syncing' || h.phase === 'synced')) {
-        this.send(h.id, { t: 'proposal', epoch: l.epoch, txn });
+        this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn });
       }
     }
   }
@@ -374,7 +392,7 @@ export class ZabPeer {
   forward(req: Request): boolean {
     const f = this.learn;
     if (!f || f.phase !== 'broadcast' || !this.serving) return false;
-    this.send(f.leader, { t: 'request', epoch: f.epoch, req });
+    this.toLeader(f, { t: 'request', epoch: f.epoch, req });
     return true;
   }
 
@@ -386,7 +404,7 @@ export class ZabPeer {
     }
     const f = this.learn;
     if (!f || f.phase !== 'broadcast') return false;
-    this.send(f.leader, { t: 'sync', epoch: f.epoch, id });
+    this.toLeader(f, { t: 'sync', epoch: f.epoch, id });
     return true;
   }
 
@@ -395,9 +413,13 @@ export class ZabPeer {
     if (this.learn) this.learn.touches.set(sessionId, timeoutMs);
   }
 
-  /** Whether a snapshot of a tree applied up to `zxid` contains only committed txns. */
+  /**
+   * Whether a snapshot of a tree applied up to `zxid` may be taken: everything in it is committed,
+   * and the local log is durable up to it (a learner applies commits before its own fsync; a
+   * snapshot must never start past the log, or the next appends would precede it).
+   */
   safeToSnapshot(zxid: bigint): boolean {
-    return zxid <= this.confirmed;
+    return zxid <= this.confirmed && zxid <= this.lastDurable;
   }
 
   /** Epoch of the established leadership this member is part of (0 when none). */
@@ -519,18 +541,14 @@ export class ZabPeer {
     if (isVoter) this.recv.set(this.id, this.vote);
     this.out.events.push({ type: 'state', state: 'looking', leader: undefined, epoch: this.currentEpoch });
     this.out.events.push({ type: 'info', message: 'looking for a leader', detail: { reason, round: this.round, wasServing } });
-    this.broadcastVote(false);
+    this.broadcastVote();
     this.tryDecide(false);
   }
 
-  private broadcastVote(onlySilent: boolean): void {
+  private broadcastVote(): void {
     const msg = this.voteMsg();
     const targets = this.quorum.isVoter(this.id) ? this.quorum.all() : [...this.quorum.voters];
-    for (const p of targets) {
-      if (p === this.id) continue;
-      if (onlySilent && (this.recv.has(p) || this.outOfElection.has(p))) continue;
-      this.send(p, msg);
-    }
+    for (const p of targets) if (p !== this.id) this.send(p, msg);
   }
 
   private onVote(from: number, m: VoteMsg): void {
@@ -556,7 +574,7 @@ export class ZabPeer {
         const self = this.selfVote();
         this.vote = better(v, self) ? v : self;
         this.recv.set(this.id, this.vote);
-        this.broadcastVote(false);
+        this.broadcastVote();
       } else if (m.round < this.round) {
         this.send(from, this.voteMsg());
         return;
@@ -564,7 +582,10 @@ export class ZabPeer {
         this.vote = v;
         this.recv.set(this.id, this.vote);
         this.finalizeAt = undefined;
-        this.broadcastVote(false);
+        this.broadcastVote();
+      } else if (!sameVote(v, this.vote)) {
+        // Theirs is worse: they may have missed ours (lost message); tell them, they will adopt it.
+        this.send(from, this.voteMsg());
       }
       this.recv.set(from, v);
       this.tryDecide(false);
@@ -631,7 +652,7 @@ export class ZabPeer {
       this.state = 'leading';
       this.lead = {
         epoch: 0, phase: 'discovery', startedTick: this.tickCount, connecting: new Map([[this.id, this.acceptedEpoch]]),
-        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0,
+        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0, syncedAt: new Map(),
         acceptedEpochPersisting: false, currentEpochPersisting: false,
       };
       this.out.events.push({ type: 'state', state: 'leading', leader: this.id, epoch: this.currentEpoch });
@@ -639,11 +660,12 @@ export class ZabPeer {
     } else {
       this.state = this.quorum.isVoter(this.id) ? 'following' : 'observing';
       this.learn = {
-        leader: v.leader, epoch: 0, phase: 'info', lastHeard: this.tickCount, newleaderZxid: undefined,
+        leader: v.leader, conn: (this.cfg.connectionNonce + ++this.connections) >>> 0, sendSeq: 0, recvSeq: 0,
+        epoch: 0, phase: 'info', lastHeard: this.tickCount, startedTick: this.tickCount, newleaderZxid: undefined,
         newleaderAcked: false, commitTarget: 0n, snap: undefined, touches: new Map(),
       };
       this.out.events.push({ type: 'state', state: this.state, leader: v.leader, epoch: this.currentEpoch });
-      this.send(v.leader, { t: 'finfo', acceptedEpoch: this.acceptedEpoch, observer: this.state === 'observing' });
+      this.send(v.leader, { t: 'finfo', acceptedEpoch: this.acceptedEpoch, observer: this.state === 'observing', conn: this.learn.conn });
     }
   }
 
@@ -658,7 +680,7 @@ export class ZabPeer {
     l.acceptedEpochPersisting = true;
     this.out.persist.push({ kind: 'epochs', acceptedEpoch: l.epoch });
     this.info('new epoch proposed', { epoch: l.epoch });
-    for (const h of l.learners.values()) this.send(h.id, { t: 'linfo', epoch: l.epoch });
+    for (const h of l.learners.values()) this.toLearner(h, { t: 'linfo', epoch: l.epoch });
   }
 
   private onAcceptedEpochDurable(epoch: number): void {
@@ -686,9 +708,9 @@ export class ZabPeer {
     const f = this.learn;
     if (f && f.epoch === epoch && f.newleaderZxid !== undefined && !f.newleaderAcked) {
       f.newleaderAcked = true;
-      this.send(f.leader, { t: 'ack', epoch: f.epoch, zxid: f.newleaderZxid, newleader: true });
+      this.toLeader(f, { t: 'ack', epoch: f.epoch, zxid: f.newleaderZxid, newleader: true });
       if (this.state === 'following' && this.lastDurable > f.newleaderZxid) {
-        this.send(f.leader, { t: 'ack', epoch: f.epoch, zxid: this.lastDurable, newleader: false });
+        this.toLeader(f, { t: 'ack', epoch: f.epoch, zxid: this.lastDurable, newleader: false });
       }
     }
   }
@@ -721,28 +743,46 @@ export class ZabPeer {
   private sendUpToDate(h: LearnerHandle): void {
     const l = this.lead!;
     h.uptodateSent = true;
-    this.send(h.id, { t: 'uptodate', epoch: l.epoch, committed: this.lastCommitted });
+    this.toLearner(h, { t: 'uptodate', epoch: l.epoch, committed: this.lastCommitted });
   }
 
   private leaderStep(from: number, msg: ZabMessage): void {
     const l = this.lead!;
     if (msg.t === 'finfo') {
+      const existing = l.learners.get(from);
+      if (existing && existing.conn === msg.conn) {
+        // The learner repeats FOLLOWERINFO until it hears LEADERINFO.
+        if (existing.phase === 'info' && l.epoch !== 0) this.toLearner(existing, { t: 'linfo', epoch: l.epoch });
+        return;
+      }
       const observer = !this.quorum.isVoter(from);
       if (observer !== msg.observer) {
         this.warn('learner role does not match the configuration', { from, claimsObserver: msg.observer });
       }
-      const h: LearnerHandle = { id: from, observer, phase: 'info', lastHeard: this.tickCount, acked: 0n, pingSeq: 0, uptodateSent: false };
+      const h: LearnerHandle = {
+        id: from, observer, conn: msg.conn, sendSeq: 0, recvSeq: 0, phase: 'info', lastHeard: this.tickCount,
+        startedTick: this.tickCount, acked: 0n, pingSeq: 0, uptodateSent: false,
+      };
+      if (existing) l.pendingSyncs = l.pendingSyncs.filter((x) => x.to !== from);
       l.learners.set(from, h);
       if (l.epoch === 0) {
         l.connecting.set(from, msg.acceptedEpoch);
         this.maybeDecideEpoch();
       } else {
-        this.send(from, { t: 'linfo', epoch: l.epoch });
+        this.toLearner(h, { t: 'linfo', epoch: l.epoch });
       }
       return;
     }
     const h = l.learners.get(from);
-    if (!h || msg.t === 'vote') return;
+    if (!h || msg.t === 'vote' || msg.c !== h.conn) return; // unknown, or from an earlier connection
+    if (msg.s !== undefined) {
+      if (msg.s <= h.recvSeq) return; // duplicate
+      if (msg.s !== h.recvSeq + 1) {
+        this.dropLearner(h, `message gap (got #${msg.s} after #${h.recvSeq})`);
+        return;
+      }
+      h.recvSeq = msg.s;
+    }
     if (msg.epoch !== l.epoch) return; // stale, from an earlier leadership
     h.lastHeard = this.tickCount;
     switch (msg.t) {
@@ -819,16 +859,16 @@ export class ZabPeer {
     if (common === undefined || common < this.windowStart) {
       this.sendSnapshot(h, upTo);
     } else {
-      if (peerLast > common) this.send(h.id, { t: 'trunc', epoch: l.epoch, zxid: common });
+      if (peerLast > common) this.toLearner(h, { t: 'trunc', epoch: l.epoch, zxid: common });
       const from = this.windowIndexAfter(common);
       const to = this.windowIndexAfter(upTo);
       const committedEnd = Math.min(to, this.windowIndexAfter(l.phase === 'broadcast' ? this.lastCommitted : this.lastLogged));
       for (let i = from; i < committedEnd; i += chunk) {
         const txns: Txn[] = [];
         for (let j = i; j < Math.min(committedEnd, i + chunk); j++) txns.push(this.windowAt(j));
-        this.send(h.id, { t: 'diff', epoch: l.epoch, txns });
+        this.toLearner(h, { t: 'diff', epoch: l.epoch, txns });
       }
-      for (let j = Math.max(from, committedEnd); j < to; j++) this.send(h.id, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
+      for (let j = Math.max(from, committedEnd); j < to; j++) this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
       this.info('syncing learner', {
         learner: h.id, mode: peerLast > common ? 'TRUNC+DIFF' : 'DIFF', peerLast: formatZxid(peerLast),
         common: formatZxid(common), txns: to - from,
@@ -836,9 +876,9 @@ export class ZabPeer {
     }
     // From here on, later proposals (or informs) flow to this learner, in order after the sync.
     h.phase = 'syncing';
-    this.send(h.id, { t: 'newleader', epoch: l.epoch, zxid: makeZxid(l.epoch, 0) });
+    this.toLearner(h, { t: 'newleader', epoch: l.epoch, zxid: makeZxid(l.epoch, 0) });
     if (l.phase === 'broadcast' && !h.observer && this.lastCommitted < this.lastLogged) {
-      this.send(h.id, { t: 'commit', epoch: l.epoch, zxid: this.lastCommitted });
+      this.toLearner(h, { t: 'commit', epoch: l.epoch, zxid: this.lastCommitted });
     }
   }
 
@@ -846,11 +886,11 @@ export class ZabPeer {
     const l = this.lead!;
     const snap = this.host.snapshot();
     const chunk = this.cfg.chunkSize;
-    this.send(h.id, { t: 'snap', epoch: l.epoch, zxid: snap.zxid, time: snap.time, sessions: snap.sessions, count: snap.nodes.length });
+    this.toLearner(h, { t: 'snap', epoch: l.epoch, zxid: snap.zxid, time: snap.time, sessions: snap.sessions, count: snap.nodes.length });
     for (let i = 0; i < snap.nodes.length; i += chunk) {
-      this.send(h.id, { t: 'snapchunk', epoch: l.epoch, nodes: snap.nodes.slice(i, i + chunk) });
+      this.toLearner(h, { t: 'snapchunk', epoch: l.epoch, nodes: snap.nodes.slice(i, i + chunk) });
     }
-    this.send(h.id, { t: 'snapend', epoch: l.epoch });
+    this.toLearner(h, { t: 'snapend', epoch: l.epoch });
     // Txns after the snapshot's zxid: committed ones as DIFF, in-flight ones as proposals.
     const from = this.windowIndexAfter(snap.zxid);
     const to = this.windowIndexAfter(upTo);
@@ -858,9 +898,9 @@ export class ZabPeer {
     if (from < committedEnd) {
       const txns: Txn[] = [];
       for (let j = from; j < committedEnd; j++) txns.push(this.windowAt(j));
-      for (let i = 0; i < txns.length; i += chunk) this.send(h.id, { t: 'diff', epoch: l.epoch, txns: txns.slice(i, i + chunk) });
+      for (let i = 0; i < txns.length; i += chunk) this.toLearner(h, { t: 'diff', epoch: l.epoch, txns: txns.slice(i, i + chunk) });
     }
-    for (let j = Math.max(from, committedEnd); j < to; j++) this.send(h.id, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
+    for (let j = Math.max(from, committedEnd); j < to; j++) this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
     this.info('syncing learner', { learner: h.id, mode: 'SNAP', zxid: formatZxid(snap.zxid), nodes: snap.nodes.length });
   }
 
@@ -891,9 +931,9 @@ export class ZabPeer {
       for (const h of l.learners.values()) {
         if (h.phase !== 'syncing' && h.phase !== 'synced') continue;
         if (h.observer) {
-          for (const t of newly) this.send(h.id, { t: 'inform', epoch: l.epoch, txn: t });
+          for (const t of newly) this.toLearner(h, { t: 'inform', epoch: l.epoch, txn: t });
         } else {
-          this.send(h.id, { t: 'commit', epoch: l.epoch, zxid: upTo });
+          this.toLearner(h, { t: 'commit', epoch: l.epoch, zxid: upTo });
         }
       }
       this.flushSyncs();
@@ -911,7 +951,7 @@ export class ZabPeer {
     const seq = ++l.pingSeq;
     l.pendingSyncs.push({ to, id, zxid: this.lastLogged, seq });
     for (const h of l.learners.values()) {
-      if (!h.observer && h.phase === 'synced') this.send(h.id, { t: 'ping', epoch: l.epoch, seq, touches: [] });
+      if (!h.observer && h.phase === 'synced') this.toLearner(h, { t: 'ping', epoch: l.epoch, seq, touches: [] });
     }
     this.flushSyncs();
   }
@@ -928,7 +968,10 @@ export class ZabPeer {
     for (const s of l.pendingSyncs) {
       if (s.zxid > this.lastCommitted || s.seq > confirmed) still.push(s);
       else if (s.to === this.id) this.out.syncDone.push(s.id);
-      else this.send(s.to, { t: 'syncreply', epoch: l.epoch, id: s.id });
+      else {
+        const h = l.learners.get(s.to);
+        if (h) this.toLearner(h, { t: 'syncreply', epoch: l.epoch, id: s.id });
+      }
     }
     l.pendingSyncs = still;
   }
@@ -940,17 +983,41 @@ export class ZabPeer {
         this.dropLearner(h, `silent for ${now - h.lastHeard} ticks`);
         continue;
       }
-      if (h.phase === 'syncing' || h.phase === 'synced') this.send(h.id, { t: 'ping', epoch: l.epoch, seq: l.pingSeq, touches: [] });
+      if (h.phase !== 'synced' && now - h.startedTick > this.cfg.initLimit) {
+        this.dropLearner(h, `not synced within initLimit (${this.cfg.initLimit} ticks)`);
+        continue;
+      }
+      if (h.phase === 'syncing' || h.phase === 'synced') {
+        // The commit point rides on every ping, so a learner that lost a COMMIT catches up anyway.
+        this.toLearner(h, { t: 'ping', epoch: l.epoch, seq: l.pingSeq, touches: [], committed: this.lastCommitted });
+      }
     }
     if (l.phase !== 'broadcast') {
       if (now - l.startedTick > this.cfg.initLimit) this.lookForLeader(`no quorum synced within initLimit (${this.cfg.initLimit} ticks)`);
       return;
     }
-    const live = [this.id];
-    for (const h of l.learners.values()) if (h.phase === 'synced' && !h.observer) live.push(h.id);
-    if (!this.quorum.hasQuorum(live)) {
-      this.lookForLeader(`lost quorum: synced voters ${live.join(',')}`);
+    if (!this.hasSyncedQuorum(now)) {
+      this.lookForLeader(`lost quorum: synced voters ${[this.id, ...[...l.syncedAt.keys()]].join(',')}`);
     }
+  }
+
+  /**
+   * Whether voters heard from while synced within the leader's lease (plus this leader) form a
+   * quorum. The lease is shorter than the learners' syncLimit timeout, so an isolated leader
+   * steps down (and its sessions see SUSPENDED) before the others can elect a new one.
+   */
+  private hasSyncedQuorum(now: number): boolean {
+    const lease = Math.max(2, this.cfg.syncLimit - 2);
+    const l = this.lead!;
+    for (const h of l.learners.values()) {
+      if (h.phase === 'synced' && !h.observer && h.lastHeard > (l.syncedAt.get(h.id) ?? -1)) l.syncedAt.set(h.id, h.lastHeard);
+    }
+    const live = [this.id];
+    for (const [id, at] of l.syncedAt) {
+      if (now - at <= lease) live.push(id);
+      else l.syncedAt.delete(id);
+    }
+    return this.quorum.hasQuorum(live);
   }
 
   private dropLearner(h: LearnerHandle, reason: string): void {
@@ -960,17 +1027,15 @@ export class ZabPeer {
     l.connecting.delete(h.id);
     l.pendingSyncs = l.pendingSyncs.filter((s) => s.to !== h.id);
     this.info('learner dropped', { learner: h.id, reason });
-    if (l.phase === 'broadcast') {
-      const live = [this.id];
-      for (const x of l.learners.values()) if (x.phase === 'synced' && !x.observer) live.push(x.id);
-      if (!this.quorum.hasQuorum(live)) this.lookForLeader(`lost quorum after dropping learner ${h.id}`);
-    }
+    // A learner whose connection closed is gone for good; one dropped for a gap re-joins at once.
+    if (reason === 'connection closed') l.syncedAt.delete(h.id);
+    if (l.phase === 'broadcast' && !this.hasSyncedQuorum(this.tickCount)) this.lookForLeader(`lost quorum after dropping learner ${h.id}`);
   }
 
   // ------------------------------------------------------------------ learner
 
   private sendAckEpoch(f: LearnerState): void {
-    this.send(f.leader, {
+    this.toLeader(f, {
       t: 'ackepoch', epoch: f.epoch, currentEpoch: this.currentEpoch, lastZxid: this.lastLogged, epochs: this.epochSummary(),
     });
     f.phase = 'sync';
@@ -978,6 +1043,15 @@ export class ZabPeer {
 
   private learnerStep(msg: ZabMessage): void {
     const f = this.learn!;
+    if (msg.t === 'vote' || msg.c !== f.conn) return; // from an earlier connection
+    if (msg.s !== undefined) {
+      if (msg.s <= f.recvSeq) return; // duplicate
+      if (msg.s !== f.recvSeq + 1) {
+        this.lookForLeader(`message gap from leader ${f.leader} (got #${msg.s} after #${f.recvSeq})`);
+        return;
+      }
+      f.recvSeq = msg.s;
+    }
     f.lastHeard = this.tickCount;
     if (msg.t === 'linfo') {
       if (f.phase !== 'info' || f.epoch !== 0) return;
@@ -993,7 +1067,7 @@ export class ZabPeer {
       }
       return;
     }
-    if (msg.t === 'vote' || msg.t === 'finfo' || msg.epoch !== f.epoch || f.epoch === 0) return;
+    if (msg.t === 'finfo' || msg.epoch !== f.epoch || f.epoch === 0) return;
     switch (msg.t) {
       case 'trunc': {
         if (f.phase !== 'sync') return;
@@ -1079,7 +1153,15 @@ export class ZabPeer {
       case 'ping': {
         const touches: [bigint, number][] = [...f.touches];
         f.touches.clear();
-        this.send(f.leader, { t: 'ping', epoch: f.epoch, seq: msg.seq, touches });
+        this.toLeader(f, { t: 'ping', epoch: f.epoch, seq: msg.seq, touches });
+        if (msg.committed !== undefined && f.phase === 'broadcast' && this.state === 'following') {
+          if (msg.committed > f.commitTarget) f.commitTarget = msg.committed;
+          if (f.commitTarget > this.lastLogged) {
+            this.lookForLeader(`leader committed ${formatZxid(f.commitTarget)} but we only logged ${formatZxid(this.lastLogged)}`);
+            return;
+          }
+          this.applyCommits();
+        }
         return;
       }
       case 'syncreply':
@@ -1124,8 +1206,13 @@ export class ZabPeer {
       this.lookForLeader(`leader ${f.leader} silent for ${now - f.lastHeard} ticks`);
       return;
     }
+    if (f.phase !== 'broadcast' && now - f.startedTick > this.cfg.initLimit) {
+      // A lost NEWLEADER/UPTODATE must not leave us syncing forever while pings keep flowing.
+      this.lookForLeader(`not synced with leader ${f.leader} within initLimit (${this.cfg.initLimit} ticks)`);
+      return;
+    }
     if (f.phase === 'info' && f.epoch === 0) {
-      this.send(f.leader, { t: 'finfo', acceptedEpoch: this.acceptedEpoch, observer: this.state === 'observing' });
+      this.send(f.leader, { t: 'finfo', acceptedEpoch: this.acceptedEpoch, observer: this.state === 'observing', conn: f.conn });
     }
   }
 
@@ -1139,6 +1226,18 @@ export class ZabPeer {
 
   private send(to: number, msg: ZabMessage): void {
     this.out.messages.push([to, msg]);
+  }
+
+  private toLearner(h: LearnerHandle, msg: ZabMessage & Sequenced): void {
+    msg.c = h.conn;
+    msg.s = ++h.sendSeq;
+    this.out.messages.push([h.id, msg]);
+  }
+
+  private toLeader(f: LearnerState, msg: ZabMessage & Sequenced): void {
+    msg.c = f.conn;
+    msg.s = ++f.sendSeq;
+    this.out.messages.push([f.leader, msg]);
   }
 
   private warn(message: string, detail?: Record<string, unknown>): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { SimCluster } from '../../../src/testing/cluster.js';
+import type { ZabMessage } from '../../../src/zab/messages.js';
 import { assertHealthy, createOn, newCluster, track, valuesEverywhere } from '../helpers.js';
 
 /**
@@ -37,13 +38,28 @@ describe('ZOOKEEPER-4785 / -4394: writes racing a learner\'s sync', function () 
     const s = await c.session(leader.id);
     await c.crash(f);
     await createOn(c, s, '/pre');
-    c.filter((_from, to, msg) => (to === f && msg.t === 'uptodate' ? 'hold' : 'deliver'));
+    // Once the learner has sent its NEWLEADER ACK, hold everything it sends (in order), so the
+    // leader keeps it in sync phase while it commits more: the learner gets PROPOSALs and COMMITs
+    // after its NEWLEADER ACK and before UPTODATE — ZOOKEEPER-4394's order.
+    let holding = false;
+    c.filter((from, to, raw) => {
+      const msg = raw as ZabMessage;
+      if (from === f && to === leader.id && msg.t === 'ack' && msg.newleader) holding = true;
+      return from === f && holding ? 'hold' : 'deliver';
+    });
     await c.start(f);
-    await c.until(() => c.member(f).zab.currentEpoch === leader.zab.epoch, 2000);
-    // The learner has ACKed NEWLEADER; the leader now commits more, with the learner's ACKs counting.
+    await c.until(() => holding, 2000);
+    const commitsSeen: bigint[] = [];
+    c.filter((from, to, raw) => {
+      const msg = raw as ZabMessage;
+      if (to === f && msg.t === 'commit') commitsSeen.push(msg.zxid);
+      return from === f ? 'hold' : 'deliver';
+    });
     for (let i = 0; i < 5; i++) await createOn(c, s, `/mid${i}`, String(i));
-    assert.equal(c.release(), 1);
+    assert.ok(commitsSeen.length >= 5, 'the learner received COMMITs before UPTODATE');
+    assert.ok(c.member(f).tree.get('/mid4') === undefined, 'not applied before UPTODATE');
     c.filter(undefined);
+    assert.ok(c.release() > 0);
     await assertHealthy(c);
     assert.equal(valuesEverywhere(c, '/mid4').get(f), '4');
   });
