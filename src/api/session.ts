@@ -87,13 +87,15 @@ export class Session extends EventEmitter<SessionEvents> {
   private writesOutstanding = 0;
   /** Operations issued whose result has not been handed to the caller yet. */
   private inTransit = 0;
+  /** Reads that set a watch whose caller may not have seen the result yet (see {@link Session.watchRead}). */
+  private settling = 0;
 
   /**
    * Watch events not yet delivered, in zxid order (see {@link Session._notify}), and results
    * waiting for the events at or below their zxid to be delivered first.
    */
   private readonly eventQueue: { watchers: Watcher[]; ev: WatchEvent; zxid: bigint }[] = [];
-  private readonly resultWaiters: { zxid: bigint; release: () => void }[] = [];
+  private readonly resultWaiters: { zxid: bigint; value: unknown; resolve: (v: unknown) => void }[] = [];
   private flushScheduled = false;
   private lastEventZxid = 0n;
 
@@ -222,7 +224,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     if (fire.length === 0) return;
     const ev: WatchEvent = { type, path };
-    if (this.eventQueue.length === 0 && this.inTransit === 0) {
+    if (this.eventQueue.length === 0 && this.inTransit === 0 && this.settling === 0) {
       runWatchers(fire, ev);
       return;
     }
@@ -258,17 +260,25 @@ export class Session extends EventEmitter<SessionEvents> {
     if (out.length === 0) return false;
     for (const w of out) this.resultWaiters.splice(this.resultWaiters.indexOf(w), 1);
     out.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
-    for (const w of out) w.release();
+    for (const w of out) {
+      this.inTransit--;
+      w.resolve(w.value);
+    }
     return true;
   }
 
   /**
-   * Resolves once the result of an operation at `zxid` may be handed to the caller: after every
-   * queued event at or below `zxid`. Immediate when there is none.
+   * Hands the result of an operation at `zxid` to its caller: right away when no queued event is
+   * at or below `zxid`, otherwise right after those events were delivered.
+   * (No named closures on this path: tsx's keepNames makes each one cost a defineProperty.)
    */
-  private resultTurn(zxid: bigint): Promise<void> | undefined {
-    if (this.eventQueue.length === 0 || this.eventQueue[0]!.zxid > zxid) return undefined;
-    return new Promise<void>((release) => this.resultWaiters.push({ zxid, release }));
+  private deliver<T>(value: T, zxid: bigint, resolve: (v: T) => void): void {
+    if (this.eventQueue.length === 0 || this.eventQueue[0]!.zxid > zxid) {
+      this.inTransit--;
+      resolve(value);
+      return;
+    }
+    this.resultWaiters.push({ zxid, value, resolve: resolve as (v: unknown) => void });
   }
 
   /** @internal the watches to re-register after a reconnect. */
@@ -382,30 +392,24 @@ export class Session extends EventEmitter<SessionEvents> {
           return;
         }
         this.writesOutstanding++;
-        const done = (): void => {
-          this.writesOutstanding--;
-          this.pumpIssue();
-        };
         p.then(
           (r) => {
-            done();
-            const z = r && typeof r === 'object' ? r.zxid : undefined;
-            const turn = z === undefined ? this.resultTurn(this.lastEventZxid) : this.resultTurn(z);
-            const hand = (): void => {
-              this.inTransit--;
-              resolve(r);
-            };
-            if (turn) void turn.then(hand);
-            else hand();
+            this.writeDone();
+            this.deliver(r, r && typeof r === 'object' && r.zxid !== undefined ? r.zxid : this.lastEventZxid, resolve);
           },
           (e: unknown) => {
-            done();
+            this.writeDone();
             this.inTransit--;
             reject(e);
           },
         );
       });
     });
+  }
+
+  private writeDone(): void {
+    this.writesOutstanding--;
+    this.pumpIssue();
   }
 
   private writeOnce(op: RequestOp): Promise<ApplyResult> {
@@ -416,36 +420,35 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.withRetry(() => this.writeOnce(op));
   }
 
-  /** Issues a read once every earlier write of this session completed; its result comes after the events it reveals. */
+  /**
+   * Issues a read once every earlier write of this session completed; its result comes after the
+   * events it reveals (everything queued when it looked at the tree happened before).
+   */
   private read<T>(fn: () => MaybePromise<T>): Promise<T> {
     this.checkAlive();
     this.inTransit++;
     return new Promise<T>((resolve, reject) => {
-      const fail = (e: unknown): void => {
-        this.inTransit--;
-        reject(e);
-      };
-      const hand = (v: T): void => {
-        // Everything queued so far happened before this read looked at the tree.
-        const turn = this.resultTurn(this.lastEventZxid);
-        const give = (): void => {
-          this.inTransit--;
-          resolve(v);
-        };
-        if (turn) void turn.then(give);
-        else give();
-      };
       this.enqueue(false, () => {
         let r: MaybePromise<T>;
         try {
           this.checkAlive();
           r = fn();
         } catch (e) {
-          fail(e);
+          this.inTransit--;
+          reject(e);
           return;
         }
-        if (r instanceof Promise) r.then(hand, fail);
-        else hand(r);
+        if (r instanceof Promise) {
+          r.then(
+            (v) => this.deliver(v, this.lastEventZxid, resolve),
+            (e: unknown) => {
+              this.inTransit--;
+              reject(e);
+            },
+          );
+        } else {
+          this.deliver(r, this.lastEventZxid, resolve);
+        }
       });
     });
   }
@@ -453,6 +456,68 @@ export class Session extends EventEmitter<SessionEvents> {
   private readRetry<T>(fn: () => MaybePromise<T>): Promise<T> {
     if (!this.retry) return this.read(fn);
     return this.withRetry(() => this.read(fn));
+  }
+
+  /**
+   * A read that sets a watch. Its watch must not fire before the caller has its result (a waiter
+   * that checks the result, then waits for the watch, would otherwise miss the wakeup): until the
+   * caller's continuation has run — two microtask turns after the result settles, behind the
+   * caller's own `await` — events for this session are queued instead of delivered on the spot.
+   */
+  private watchRead<T>(fn: () => MaybePromise<T>): Promise<T> {
+    this.settling++;
+    const p = this.readCall(fn);
+    p.then(
+      () => this.settled(),
+      () => this.settled(),
+    );
+    return p;
+  }
+
+  private settled(): void {
+    void Promise.resolve().then(() => {
+      this.settling--;
+      if (this.settling === 0 && this.eventQueue.length > 0) this.scheduleFlush();
+    });
+  }
+
+  /**
+   * A read call of the API. When nothing of this session is ahead of it (no queued or unfinished
+   * operation, no queued event, every earlier call settled) it is answered on the spot — the
+   * common case, kept free of extra promises; otherwise it takes its place in the order.
+   */
+  private readCall<T>(fn: () => MaybePromise<T>): Promise<T> {
+    if (
+      this.issueQueue.length === 0 && this.writesOutstanding === 0 && this.eventQueue.length === 0
+      && this.deliveredSeq === this.callSeq && this.retry === undefined && !this.memberStopping && this.alive
+    ) {
+      let r: MaybePromise<T>;
+      try {
+        r = fn();
+      } catch (e) {
+        this.callSeq++;
+        this.deliveredSeq++;
+        return Promise.reject(e);
+      }
+      if (!(r instanceof Promise)) {
+        this.callSeq++;
+        this.deliveredSeq++;
+        return Promise.resolve(r);
+      }
+      // Answered asynchronously (a remote member): settle in order like any other call.
+      this.inTransit++;
+      const pending = r;
+      return this.inOrder(() => new Promise<T>((resolve, reject) => {
+        pending.then(
+          (v) => this.deliver(v, this.lastEventZxid, resolve),
+          (e: unknown) => {
+            this.inTransit--;
+            reject(e);
+          },
+        );
+      }));
+    }
+    return this.inOrder(() => this.readRetry(fn));
   }
 
   // ------------------------------------------------------------------ the API
@@ -492,11 +557,9 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   getData(path: string, options: { watch?: Watcher } = {}): Promise<{ data: Uint8Array; stat: Stat }> {
-    return this.inOrder(() => {
-      const w = options?.watch;
-      if (!w) return this.readRetry(() => this.backend.getData(this.id, path, false));
-      return this.readRetry(() => this.watched(this.dataWatchers, path, w, () => this.backend.getData(this.id, path, true)));
-    });
+    const w = options?.watch;
+    if (!w) return this.readCall(() => this.backend.getData(this.id, path, false));
+    return this.watchRead(() => this.watched(this.dataWatchers, path, w, () => this.backend.getData(this.id, path, true)));
   }
 
   /**
@@ -507,20 +570,22 @@ export class Session extends EventEmitter<SessionEvents> {
     if (typeof w !== 'function') throw new KeeperError('BADARGUMENTS', typeof path === 'string' ? path : undefined, 'watch must be a function');
     const had = table.get(path)?.has(w) ?? false;
     this.addWatcher(table, path, w);
-    const undo = (e: unknown): never => {
-      if (!had) {
-        const set = table.get(path);
-        set?.delete(w);
-        if (set && set.size === 0) table.delete(path);
-      }
-      throw e;
-    };
     try {
       const r = call();
-      return r instanceof Promise ? r.catch(undo) : r;
+      return r instanceof Promise ? r.catch((e: unknown) => this.unwatch(table, path, w, had, e)) : r;
     } catch (e) {
-      return undo(e);
+      return this.unwatch(table, path, w, had, e);
     }
+  }
+
+  /** Withdraws a watcher registered for a read that failed (unless it was there before), and rethrows. */
+  private unwatch(table: Map<string, Set<Watcher>>, path: string, w: Watcher, had: boolean, e: unknown): never {
+    if (!had) {
+      const set = table.get(path);
+      set?.delete(w);
+      if (set && set.size === 0) table.delete(path);
+    }
+    throw e;
   }
 
   /** Replaces the node's data; `version` (or `{ version }`) makes it conditional. Resolves to the new Stat. */
@@ -576,38 +641,35 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Stat of the node, or null. With `watch`, fires on create, delete or data change. */
   exists(path: string, options: { watch?: Watcher } = {}): Promise<Stat | null> {
-    return this.inOrder(() => {
-      const w = options?.watch;
-      if (!w) return this.readRetry(() => this.backend.exists(this.id, path, false));
-      // When the node exists this is a data watch (it matters when watches are re-registered).
-      const asDataWatch = (stat: Stat | null): Stat | null => {
-        const ex = this.existWatchers.get(path);
-        if (stat && ex?.delete(w)) {
-          if (ex.size === 0) this.existWatchers.delete(path);
-          this.addWatcher(this.dataWatchers, path, w);
-        }
-        return stat;
-      };
-      return this.readRetry(() => {
-        const r = this.watched(this.existWatchers, path, w, () => this.backend.exists(this.id, path, true));
-        return r instanceof Promise ? r.then(asDataWatch) : asDataWatch(r);
-      });
+    const w = options?.watch;
+    if (!w) return this.readCall(() => this.backend.exists(this.id, path, false));
+    return this.watchRead(() => {
+      const r = this.watched(this.existWatchers, path, w, () => this.backend.exists(this.id, path, true));
+      return r instanceof Promise ? r.then((stat) => this.existsWatchIsDataWatch(path, w, stat)) : this.existsWatchIsDataWatch(path, w, r);
     });
+  }
+
+  /** An exists watch on a node that exists is a data watch (it matters when watches are re-registered). */
+  private existsWatchIsDataWatch(path: string, w: Watcher, stat: Stat | null): Stat | null {
+    const ex = this.existWatchers.get(path);
+    if (stat && ex?.delete(w)) {
+      if (ex.size === 0) this.existWatchers.delete(path);
+      this.addWatcher(this.dataWatchers, path, w);
+    }
+    return stat;
   }
 
   /** Child names, sorted. With `watch`, fires on a child added/removed or the node deleted. */
   getChildren(path: string, options: { watch?: Watcher } = {}): Promise<string[]> {
-    return this.inOrder(async () => (await this.childrenAndStat(path, options)).children);
+    const w = options?.watch;
+    if (!w) return this.readCall(() => childrenOf(this.backend.getChildren(this.id, path, false)));
+    return this.watchRead(() => childrenOf(this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true))));
   }
 
   getChildrenAndStat(path: string, options: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
-    return this.inOrder(() => this.childrenAndStat(path, options));
-  }
-
-  private childrenAndStat(path: string, options: { watch?: Watcher }): Promise<{ children: string[]; stat: Stat }> {
     const w = options?.watch;
-    if (!w) return this.readRetry(() => this.backend.getChildren(this.id, path, false));
-    return this.readRetry(() => this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true)));
+    if (!w) return this.readCall(() => this.backend.getChildren(this.id, path, false));
+    return this.watchRead(() => this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true)));
   }
 
   /** Atomic transaction; on failure throws KeeperError (code of the failing op) with `.results`. */
@@ -629,7 +691,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   getACL(path: string): Promise<{ acl: ACL[]; stat: Stat }> {
-    return this.inOrder(() => this.readRetry(() => this.backend.getACL(this.id, path)));
+    return this.readCall(() => this.backend.getACL(this.id, path));
   }
 
   /** Replaces the node's ACL; `version` (or `{ version }`) is compared with its aversion. Resolves to the new Stat. */
@@ -743,16 +805,16 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Number of all descendants of the node (not counting itself). */
   getAllChildrenNumber(path: string): Promise<number> {
-    return this.inOrder(() => this.readRetry(() => this.backend.getAllChildrenNumber(this.id, path)));
+    return this.readCall(() => this.backend.getAllChildrenNumber(this.id, path));
   }
 
   /** This session's ephemeral nodes whose path starts with `prefixPath` (default '/'). */
   getEphemerals(prefixPath = '/'): Promise<string[]> {
-    return this.inOrder(() => {
+    return this.readCall(() => {
       if (typeof prefixPath !== 'string' || !prefixPath.startsWith('/')) {
         throw new KeeperError('BADARGUMENTS', String(prefixPath), 'prefix must start with /');
       }
-      return this.readRetry(() => this.backend.getEphemerals(this.id, prefixPath));
+      return this.backend.getEphemerals(this.id, prefixPath);
     });
   }
 
@@ -773,6 +835,11 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     });
   }
+}
+
+/** The children of a getChildren answer (sync or async). */
+function childrenOf(r: MaybePromise<{ children: string[]; stat: Stat }>): MaybePromise<string[]> {
+  return r instanceof Promise ? r.then((x) => x.children) : r.children;
 }
 
 /** The expected version from `{ version }` (or a bare number, as ZooKeeper's positional argument); -1 = any. */

@@ -261,6 +261,25 @@ describe('api/watches: ordering (SPEC §2)', () => {
     assert.deepEqual(log, ['event NodeDataChanged', 'read new']);
   });
 
+  it('a watch never fires before the caller has the result of the read that set it (no lost wakeup)', async () => {
+    // Another session's delete is applied a few microtasks after the exists() below answered;
+    // whatever the interleaving, the caller must see "exists" first, then the event.
+    for (let k = 0; k < 8; k++) {
+      await b.create('/race' + k);
+      const log: string[] = [];
+      const del = b.delete('/race' + k);
+      for (let i = 0; i < k; i++) await null;
+      const st = await a.exists('/race' + k, { watch: (ev) => log.push(ev.type) });
+      log.push(st ? 'result: exists' : 'result: null');
+      await del;
+      await settle(2);
+      assert.ok(
+        log.length === 1 ? log[0] === 'result: null' : log[0] === 'result: exists' && log[1] === 'NodeDeleted',
+        `interleaving ${k}: ${log.join(', ')}`,
+      );
+    }
+  });
+
   it('the event reaches the writing session before its own write resolves', async () => {
     const log: string[] = [];
     await a.getData('/x', { watch: (ev) => log.push(`event ${ev.type} ${ev.path}`) });
