@@ -28,3 +28,20 @@ export type {
   ChildData, CacheEvents, TreeCacheEvent, TreeCacheEventType, TreeCacheOptions, PathChildrenCacheEvent, PathChildrenCacheEventType,
   PathChildrenCacheOptions, StartMode, NodeCacheEvents,
 } from './cache.js';
+export { jsonCodec, msgpackCodec, stringCodec, bytesCodec } from './codec.js';
+export type { Codec } from './codec.js';
+export { Barrier, DoubleBarrier } from './barrier.js';
+export { Queue, PriorityQueue, DelayQueue } from './queue.js';
+export type { QueueOptions, TakenItem } from './queue.js';
+export { SharedCount, AtomicLong } from './counters.js';
+export type { AtomicValue, AtomicLongOptions, SharedCountEvents, VersionedValue } from './counters.js';
+export { PersistentNode } from './persistentNode.js';
+export type { PersistentNodeEvents, PersistentNodeOptions } from './persistentNode.js';
+export {
+  ServiceDiscovery, ServiceCache, ServiceProvider, RandomStrategy, RoundRobinStrategy, LeastActiveStrategy, ConsistentHashStrategy,
+} from './discovery.js';
+export type {
+  ProviderStrategy, ServiceCacheEvents, ServiceDiscoveryOptions, ServiceInstance, ServiceInstanceInput, ServiceProviderOptions, StrategyName,
+} from './discovery.js';
+export { ConfigStore } from './config.js';
+export type { ConfigStoreEvents, ConfigStoreOptions } from './config.js';
