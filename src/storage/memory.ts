@@ -45,7 +45,10 @@ export class MemoryStorage implements Storage {
     // Writes become durable in issue order (a log is sequential). A write issued before a crash
     // never lands after it, even if its turn in the chain comes later (generation check).
     const p = this.chain.then(() => new Promise<T>((resolve, reject) => {
-      if (gen !== this.generation) return;
+      if (gen !== this.generation) {
+        reject(new StorageError('FAILED', 'the storage crashed before this write became durable'));
+        return;
+      }
       const fire = (): void => {
         if (!this.pending.has(fire)) return;
         this.pending.delete(fire);
@@ -55,6 +58,8 @@ export class MemoryStorage implements Storage {
           reject(e as Error);
         }
       };
+      // A crash fails the write (in-flight I/O of a dead process never completes successfully).
+      (fire as { abort?: () => void }).abort = () => reject(new StorageError('FAILED', 'the storage crashed before this write became durable'));
       this.pending.add(fire);
       if (this.options.schedule) this.options.schedule(fire);
       else fire();
@@ -241,7 +246,9 @@ export class MemoryStorage implements Storage {
   /** Power loss: writes not yet durable are gone; the storage must be opened again. */
   crash(): void {
     this.generation++;
+    const aborted = [...this.pending];
     this.pending.clear();
+    for (const f of aborted) (f as { abort?: () => void }).abort?.();
     this.chain = Promise.resolve();
     this.opened = false;
   }
