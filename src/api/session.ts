@@ -527,8 +527,9 @@ export class Session extends EventEmitter<SessionEvents> {
   // internal steps each call takes.
 
   /** Creates a znode; returns its path (with the sequential suffix for sequential modes). */
-  create(path: string, data?: Data, options: CreateOptions = {}): Promise<string> {
+  create(path: string, data?: Data, createOptions: CreateOptions | CreateMode = {}): Promise<string> {
     return this.inOrder(async () => {
+      const options = createOptionsOf(createOptions);
       const op = buildCreate(path, data, options);
       // A sequential create whose response was lost may have created its node; retrying it would
       // create a second one ("never silently succeed twice"). Callers recover with a protected
@@ -536,7 +537,7 @@ export class Session extends EventEmitter<SessionEvents> {
       const write = isSequential(op.mode) ? (o: typeof op) => this.writeOnce(o) : (o: typeof op) => this.write(o);
       const r = await write(op);
       if (r.ok) return (r as { path: string }).path;
-      if (r.code === 'NONODE' && options !== null && typeof options === 'object' && options.parents) {
+      if (r.code === 'NONODE' && options.parents) {
         await this.createParents(op.path.endsWith('/') ? op.path.slice(0, -1) : parentOf(op.path));
         const r2 = await write(op);
         if (r2.ok) return (r2 as { path: string }).path;
@@ -556,8 +557,8 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  getData(path: string, options: { watch?: Watcher } = {}): Promise<{ data: Uint8Array; stat: Stat }> {
-    const w = options?.watch;
+  getData(path: string, options: { watch?: Watcher } | Watcher = {}): Promise<{ data: Uint8Array; stat: Stat }> {
+    const w = watcherOf(options);
     if (!w) return this.readCall(() => this.backend.getData(this.id, path, false));
     return this.watchRead(() => this.watched(this.dataWatchers, path, w, () => this.backend.getData(this.id, path, true)));
   }
@@ -640,8 +641,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Stat of the node, or null. With `watch`, fires on create, delete or data change. */
-  exists(path: string, options: { watch?: Watcher } = {}): Promise<Stat | null> {
-    const w = options?.watch;
+  exists(path: string, options: { watch?: Watcher } | Watcher = {}): Promise<Stat | null> {
+    const w = watcherOf(options);
     if (!w) return this.readCall(() => this.backend.exists(this.id, path, false));
     return this.watchRead(() => {
       const r = this.watched(this.existWatchers, path, w, () => this.backend.exists(this.id, path, true));
@@ -660,14 +661,14 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Child names, sorted. With `watch`, fires on a child added/removed or the node deleted. */
-  getChildren(path: string, options: { watch?: Watcher } = {}): Promise<string[]> {
-    const w = options?.watch;
+  getChildren(path: string, options: { watch?: Watcher } | Watcher = {}): Promise<string[]> {
+    const w = watcherOf(options);
     if (!w) return this.readCall(() => childrenOf(this.backend.getChildren(this.id, path, false)));
     return this.watchRead(() => childrenOf(this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true))));
   }
 
-  getChildrenAndStat(path: string, options: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
-    const w = options?.watch;
+  getChildrenAndStat(path: string, options: { watch?: Watcher } | Watcher = {}): Promise<{ children: string[]; stat: Stat }> {
+    const w = watcherOf(options);
     if (!w) return this.readCall(() => this.backend.getChildren(this.id, path, false));
     return this.watchRead(() => this.watched(this.childWatchers, path, w, () => this.backend.getChildren(this.id, path, true)));
   }
@@ -837,6 +838,25 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 }
 
+/** Create options; a bare CreateMode (ZooKeeper's positional argument) means `{ mode }`. */
+function createOptionsOf(options: CreateOptions | CreateMode | undefined | null): CreateOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options === 'number') return { mode: options };
+  if (typeof options !== 'object') throw new KeeperError('BADARGUMENTS', undefined, 'create options must be an object like { mode: CreateMode.EPHEMERAL }');
+  return options;
+}
+
+/**
+ * The watcher of a read: `{ watch }`, or the function itself. Anything else truthy is returned
+ * as is, so that the read fails with BADARGUMENTS ('watch must be a function') in order.
+ */
+function watcherOf(options: { watch?: Watcher } | Watcher | undefined | null): Watcher | undefined {
+  if (!options) return undefined;
+  if (typeof options === 'function') return options;
+  if (typeof options !== 'object') return options as unknown as Watcher;
+  return options.watch ?? undefined;
+}
+
 /** The children of a getChildren answer (sync or async). */
 function childrenOf(r: MaybePromise<{ children: string[]; stat: Stat }>): MaybePromise<string[]> {
   return r instanceof Promise ? r.then((x) => x.children) : r.children;
@@ -868,7 +888,8 @@ function runWatchers(fire: Watcher[], ev: WatchEvent): void {
 }
 
 /** Validates create options and builds the request (shared with `op.create`). */
-export function buildCreate(path: string, data: Data | undefined, options: CreateOptions = {}): RequestOp & { type: 'create' } {
+export function buildCreate(path: string, data: Data | undefined, createOptions: CreateOptions | CreateMode = {}): RequestOp & { type: 'create' } {
+  const options = createOptionsOf(createOptions);
   const mode = options.mode ?? CreateMode.PERSISTENT;
   const acl = options.acl ?? Ids.OPEN_ACL_UNSAFE;
   return {
@@ -883,7 +904,7 @@ export function buildCreate(path: string, data: Data | undefined, options: Creat
 
 /** Builders for `multi` operations. */
 export const op = {
-  create(path: string, data?: Data, options?: CreateOptions): Op {
+  create(path: string, data?: Data, options?: CreateOptions | CreateMode): Op {
     return buildCreate(path, data, options);
   },
   delete(path: string, version = -1): Op {

@@ -214,6 +214,9 @@ describe('api/validation: bad input is refused with BADARGUMENTS and nothing cha
     await rejectsWith(s.multi('nope' as never), 'BADARGUMENTS');
     await rejectsWith(s.multi([{ type: 'setACL', path: '/a' } as never]), 'BADARGUMENTS');
     await rejectsWith(s.getData('/a', { watch: 'not a function' as never }), 'BADARGUMENTS');
+    await rejectsWith(s.getData('/a', true as never), 'BADARGUMENTS');
+    await rejectsWith(s.exists('/a', 'w' as never), 'BADARGUMENTS');
+    await rejectsWith(s.create('/b', 'x', 'EPHEMERAL' as never), 'BADARGUMENTS');
     await rejectsWith(s.addWatch('/a', 'not a function' as never), 'BADARGUMENTS');
     await rejectsWith(s.getEphemerals('no-slash'), 'BADARGUMENTS');
     unchanged();

@@ -211,6 +211,19 @@ describe('api/session: operations (SPEC §1, §3)', () => {
     await rejectsWith(s.create('/p1/p2/other', '', { parents: true }), 'NODEEXISTS');
   });
 
+  it('ZooKeeper-style positional arguments: a CreateMode, a watcher function, a version number', async () => {
+    assert.equal(await s.create('/pos', 'x', CreateMode.EPHEMERAL), '/pos');
+    assert.equal((await s.exists('/pos'))!.ephemeralOwner, s.id);
+    assert.equal(await s.create('/pos-', '', CreateMode.PERSISTENT_SEQUENTIAL), '/pos-0000000001');
+    const w = recorder();
+    await s.getData('/pos', w);
+    await rejectsWith(s.setData('/pos', 'y', 5), 'BADVERSION');
+    await s.setData('/pos', 'y', 0);
+    assert.deepEqual(w.list(), ['NodeDataChanged /pos']);
+    await rejectsWith(s.delete('/pos', 0), 'BADVERSION');
+    await s.delete('/pos', 1);
+  });
+
   it('without parents: true a missing parent is NONODE', async () => {
     await rejectsWith(s.create('/m1/m2'), 'NONODE', '/m1');
     assert.equal(await s.exists('/m1'), null);
