@@ -741,25 +741,18 @@ export class LevelStorage implements Storage {
 
   // ------------------------------------------------------------------ snapshots
 
-  /** Encodes node records into bounded chunks and writes them unsynced (the final batch syncs them). */
+  /**
+   * Encodes node records into bounded chunks and writes each as soon as it is full, unsynced (the
+   * final synced batch makes them durable: LevelDB's log is sequential, and its table files are
+   * synced when written).
+   */
   private async writeChunks(zxid: bigint, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>, stillWanted: () => boolean): Promise<SnapshotEnd | undefined> {
     const enc = new ChunkEncoder();
     let index = 0;
     let nodes = 0;
-    let pending: BatchOp[] = [];
-    let pendingBytes = 0;
-    const put = async (force: boolean): Promise<void> => {
-      if (enc.count > 0 && (force || enc.count >= this.chunkNodes || enc.size >= this.chunkBytes)) {
-        const value = enc.finish();
-        pending.push({ type: 'put', key: snapKey(zxid, SNAP_CHUNK, index++), value });
-        pendingBytes += value.length;
-      }
-      if (pending.length > 0 && (force || pendingBytes >= 4 * this.chunkBytes)) {
-        const ops = pending;
-        pending = [];
-        pendingBytes = 0;
-        await this.db.batch(ops);
-      }
+    const put = async (): Promise<void> => {
+      const value = enc.finish();
+      await this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value);
     };
     for await (const chunk of chunks) {
       if (!Array.isArray(chunk)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
@@ -767,10 +760,10 @@ export class LevelStorage implements Storage {
       for (const n of chunk) {
         enc.add(n);
         nodes++;
-        if (enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) await put(false);
+        if (enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) await put();
       }
     }
-    await put(true);
+    if (enc.count > 0) await put();
     return { chunks: index, nodes };
   }
 
