@@ -64,24 +64,25 @@ export class RoundRobinStrategy<P = unknown> implements ProviderStrategy<P> {
   }
 }
 
-/** The instance with the fewest calls in flight from this provider (ties: round-robin among them). */
+/** The instance with the fewest calls in flight from this provider (ties: the next one in round-robin order). */
 export class LeastActiveStrategy<P = unknown> implements ProviderStrategy<P> {
   readonly name = 'least-active';
-  private tie = 0;
+  private cursor = 0;
   select(instances: readonly ServiceInstance<P>[], context: { active(id: string): number }): ServiceInstance<P> | undefined {
-    if (instances.length === 0) return undefined;
-    let best: ServiceInstance<P>[] = [];
+    const n = instances.length;
+    if (n === 0) return undefined;
+    let best = -1;
     let min = Number.POSITIVE_INFINITY;
-    for (const inst of instances) {
-      const a = context.active(inst.id);
+    for (let k = 0; k < n; k++) {
+      const i = (this.cursor + k) % n;
+      const a = context.active(instances[i]!.id);
       if (a < min) {
         min = a;
-        best = [inst];
-      } else if (a === min) {
-        best.push(inst);
+        best = i;
       }
     }
-    return best[this.tie++ % best.length];
+    this.cursor = (best + 1) % n;
+    return instances[best];
   }
 }
 
@@ -102,7 +103,7 @@ export class ConsistentHashStrategy<P = unknown> implements ProviderStrategy<P> 
     if (!Number.isInteger(virtualNodes) || virtualNodes < 1) throw new KeeperError('BADARGUMENTS', undefined, 'ConsistentHashStrategy: virtualNodes must be ≥ 1');
   }
 
-  select(instances: readonly ServiceInstance<P>[], context: { key?: string }): ServiceInstance<P> | undefined {
+  select(instances: readonly ServiceInstance<P>[], context: { key?: string; active?(id: string): number }): ServiceInstance<P> | undefined {
     if (instances.length === 0) return undefined;
     if (context.key === undefined) throw new KeeperError('BADARGUMENTS', undefined, 'ConsistentHashStrategy: getInstance(key) needs a key');
     const ids = instances.map((i) => i.id).join('\u0000');
