@@ -24,3 +24,10 @@ export type { Transport, TransportEvents, PeerMessage, PeerAddresses } from './t
 export type { Clock } from './api/clock.js';
 export { realClock } from './api/clock.js';
 export type { Logger, LogLevel } from './api/log.js';
+export { memoryNetwork, MemoryTransport } from './transport/memory.js';
+export type { MemoryNetwork, MemoryNetworkOptions, MemoryNetworkStats, DropRule } from './transport/memory.js';
+export { tcpTransport, TcpTransport, connectTcpClient } from './transport/tcp.js';
+export type { TcpTransportOptions, ClientConnection, ClientConnectionEvents, TcpClientOptions } from './transport/tcp.js';
+export { libp2pTransport, Libp2pTransport, generatePeerKey, peerIdFromKey, CONCLAVE_PROTOCOL } from './transport/libp2p.js';
+export type { Libp2pTransportOptions } from './transport/libp2p.js';
+export { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameError, encodeFrame, decodePayload } from './transport/frame.js';
