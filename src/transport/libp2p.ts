@@ -1,12 +1,12 @@
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { tcp } from '@libp2p/tcp';
-import { messageStreamToDuplex } from '@libp2p/utils';
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { pipe } from 'it-pipe';
-import { createLibp2p, type Libp2p } from 'libp2p';
+import type { noise as NoiseFn } from '@chainsafe/libp2p-noise';
+import type { yamux as YamuxFn } from '@chainsafe/libp2p-yamux';
+import type * as CryptoKeys from '@libp2p/crypto/keys';
+import type { peerIdFromPrivateKey as PeerIdFromPrivateKey } from '@libp2p/peer-id';
+import type { tcp as TcpFn } from '@libp2p/tcp';
+import type { messageStreamToDuplex as MessageStreamToDuplex } from '@libp2p/utils';
+import type { multiaddr as MultiaddrFn, Multiaddr } from '@multiformats/multiaddr';
+import type { pipe as PipeFn } from 'it-pipe';
+import type { createLibp2p as CreateLibp2p, Libp2p } from 'libp2p';
 import { checkMaxFrameBytes, decodePayload, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError, isPeerMessage } from './frame.js';
 import { LinkTransport, type Channel, type DialOutcome, type LinkOptions } from './links.js';
 import type { PeerAddresses, PeerMessage } from './types.js';
@@ -26,11 +26,13 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * Messages are then attributed to that member whatever they contain. As with TCP, the lower id
  * opens the data stream and the higher id only pokes (see links.ts).
  *
- * libp2p 3 calls Promise.withResolvers, which Node 20 lacks: this module installs the standard
- * polyfill when it is missing.
+ * libp2p 3 calls Promise.withResolvers, which Node 20 lacks: the first use of this transport installs
+ * the standard polyfill when it is missing. libp2p itself is imported on first use (see loadModules).
  */
 
-if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !== 'function') {
+/** libp2p 3 calls Promise.withResolvers (Node ≥ 22); Node 20 needs the standard polyfill. */
+function installWithResolvers(): void {
+  if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers === 'function') return;
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
     writable: true,
@@ -46,7 +48,47 @@ if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !==
   });
 }
 
-type PrivateKey = Parameters<typeof privateKeyToProtobuf>[0];
+interface Modules {
+  createLibp2p: typeof CreateLibp2p;
+  tcp: typeof TcpFn;
+  noise: typeof NoiseFn;
+  yamux: typeof YamuxFn;
+  messageStreamToDuplex: typeof MessageStreamToDuplex;
+  pipe: typeof PipeFn;
+  multiaddr: typeof MultiaddrFn;
+  keys: typeof CryptoKeys;
+  peerIdFromPrivateKey: typeof PeerIdFromPrivateKey;
+}
+
+let modules: Promise<Modules> | undefined;
+let loaded: Modules | undefined;
+
+/**
+ * libp2p and its stack take ~300 ms to import; they are loaded on first use so that applications
+ * importing conclave for another transport do not pay for them.
+ */
+function loadModules(): Promise<Modules> {
+  modules ??= (async () => {
+    installWithResolvers();
+    const [libp2p, tcpMod, noiseMod, yamuxMod, utils, itPipe, ma, keys, peerId] = await Promise.all([
+      import('libp2p'), import('@libp2p/tcp'), import('@chainsafe/libp2p-noise'), import('@chainsafe/libp2p-yamux'),
+      import('@libp2p/utils'), import('it-pipe'), import('@multiformats/multiaddr'), import('@libp2p/crypto/keys'), import('@libp2p/peer-id'),
+    ]);
+    loaded = {
+      createLibp2p: libp2p.createLibp2p, tcp: tcpMod.tcp, noise: noiseMod.noise, yamux: yamuxMod.yamux,
+      messageStreamToDuplex: utils.messageStreamToDuplex, pipe: itPipe.pipe, multiaddr: ma.multiaddr, keys, peerIdFromPrivateKey: peerId.peerIdFromPrivateKey,
+    };
+    return loaded;
+  })();
+  return modules;
+}
+
+function mods(): Modules {
+  if (!loaded) throw new Error('libp2p modules not loaded yet');
+  return loaded;
+}
+
+type PrivateKey = Parameters<typeof CryptoKeys.privateKeyToProtobuf>[0];
 type Connection = Awaited<ReturnType<Libp2p['dial']>>;
 type Stream = Awaited<ReturnType<Connection['newStream']>>;
 
@@ -78,14 +120,16 @@ export interface Libp2pTransportOptions extends LinkOptions {
 
 /** A new Ed25519 libp2p key for a member, as base64 text (keep it secret, like a password). */
 export async function generatePeerKey(): Promise<string> {
-  const key = await generateKeyPair('Ed25519');
-  return Buffer.from(privateKeyToProtobuf(key)).toString('base64');
+  const { keys } = await loadModules();
+  const key = await keys.generateKeyPair('Ed25519');
+  return Buffer.from(keys.privateKeyToProtobuf(key)).toString('base64');
 }
 
 function toPrivateKey(key: string | Uint8Array | PrivateKey): PrivateKey {
+  const { keys } = mods();
   try {
-    if (typeof key === 'string') return privateKeyFromProtobuf(Buffer.from(key.trim(), 'base64'));
-    if (key instanceof Uint8Array) return privateKeyFromProtobuf(key);
+    if (typeof key === 'string') return keys.privateKeyFromProtobuf(Buffer.from(key.trim(), 'base64'));
+    if (key instanceof Uint8Array) return keys.privateKeyFromProtobuf(key);
   } catch (e) {
     throw new RangeError(`not a libp2p private key (expected generatePeerKey() text): ${(e as Error).message}`);
   }
@@ -94,8 +138,9 @@ function toPrivateKey(key: string | Uint8Array | PrivateKey): PrivateKey {
 }
 
 /** The peer id ('12D3Koo…') that a key from generatePeerKey() authenticates as. */
-export function peerIdFromKey(key: string | Uint8Array | PrivateKey): string {
-  return peerIdFromPrivateKey(toPrivateKey(key)).toString();
+export async function peerIdFromKey(key: string | Uint8Array | PrivateKey): Promise<string> {
+  await loadModules();
+  return mods().peerIdFromPrivateKey(toPrivateKey(key)).toString();
 }
 
 /** The /p2p/<peerId> part of a multiaddr, if any. */
@@ -133,6 +178,7 @@ class StreamChannel implements Channel {
   onClose: () => void = () => undefined;
 
   constructor(readonly stream: Stream, private readonly t: Libp2pTransport, private maxQueueBytes: number) {
+    const { messageStreamToDuplex, pipe } = mods();
     const duplex = messageStreamToDuplex(stream);
     stream.addEventListener('close', () => this.closed(), { once: true });
     pipe(this.outbound(), duplex.sink).catch(() => this.close());
@@ -269,9 +315,9 @@ export class Libp2pTransport extends LinkTransport {
   readonly protocol: string;
   readonly maxFrameBytes: number;
   readonly maxQueueBytes: number;
-  /** This member's peer id. */
-  readonly peerId: string;
-  private readonly key: PrivateKey;
+  private readonly keyInput: string | Uint8Array | PrivateKey;
+  private key: PrivateKey | undefined;
+  private _peerId: string | undefined;
   private listenAddrs: string[];
   private readonly configuredAllowed: ReadonlyMap<number, string> | undefined;
   private readonly handshakeTimeoutMs: number;
@@ -285,10 +331,15 @@ export class Libp2pTransport extends LinkTransport {
 
   constructor(options: Libp2pTransportOptions) {
     super(options);
-    this.key = toPrivateKey(options.peerKey);
-    this.peerId = peerIdFromPrivateKey(this.key).toString();
-    this.listenAddrs = (Array.isArray(options.listen) ? options.listen : [options.listen]).map((a) => multiaddr(a).toString());
-    if (this.listenAddrs.length === 0) throw new RangeError('libp2pTransport needs at least one listen multiaddr');
+    // The key and addresses are parsed once libp2p is loaded (listen/start), which then reject on bad input.
+    this.keyInput = options.peerKey;
+    if (typeof options.peerKey !== 'string' && !(options.peerKey instanceof Uint8Array) && (options.peerKey === null || typeof options.peerKey !== 'object')) {
+      throw new RangeError('peerKey must be generatePeerKey() text, protobuf bytes or a libp2p PrivateKey');
+    }
+    this.listenAddrs = Array.isArray(options.listen) ? [...options.listen] : [options.listen];
+    if (this.listenAddrs.length === 0 || !this.listenAddrs.every((a) => typeof a === 'string' && a.startsWith('/'))) {
+      throw new RangeError(`libp2pTransport needs listen multiaddr(s) like '/ip4/127.0.0.1/tcp/0' (got ${JSON.stringify(options.listen)})`);
+    }
     this.protocol = options.protocol ?? CONCLAVE_PROTOCOL;
     this.maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.maxQueueBytes = options.maxQueueBytes ?? Math.max(256 * 1024 * 1024, 2 * this.maxFrameBytes);
@@ -301,6 +352,33 @@ export class Libp2pTransport extends LinkTransport {
   /** This member's address for the ensemble map: the first listen multiaddr with /p2p/<peerId>. */
   address(): string | undefined {
     return this.bound;
+  }
+
+  /** This member's peer id, once listen() or start() began (peerIdFromKey(key) gives it earlier). */
+  get peerId(): string | undefined {
+    return this._peerId;
+  }
+
+  /** Loads libp2p and parses the key and listen addresses (once). */
+  private async prepare(): Promise<void> {
+    const m = await loadModules();
+    if (!this.key) {
+      const key = toPrivateKey(this.keyInput);
+      this._peerId = m.peerIdFromPrivateKey(key).toString();
+      this.key = key;
+    }
+    this.listenAddrs = this.listenAddrs.map((a) => {
+      try {
+        return m.multiaddr(a).toString();
+      } catch (e) {
+        throw new RangeError(`listen address ${a} is not a multiaddr: ${errorText(e)}`);
+      }
+    });
+  }
+
+  override async start(self: number, peers: PeerAddresses): Promise<void> {
+    await this.prepare();
+    return super.start(self, peers);
   }
 
   listen(): Promise<string> {
@@ -319,6 +397,8 @@ export class Libp2pTransport extends LinkTransport {
   }
 
   private async createNode(): Promise<string> {
+    await this.prepare();
+    const { createLibp2p, tcp, noise, yamux } = mods();
     const node = await createLibp2p({
       privateKey: this.key,
       addresses: { listen: this.listenAddrs },
@@ -359,6 +439,7 @@ export class Libp2pTransport extends LinkTransport {
     const allowed = new Map<string, number>();
     const targets = new Map<number, Multiaddr>();
     const given = this.configuredAllowed;
+    const { multiaddr } = mods();
     if (given?.has(self) && given.get(self) !== this.peerId) {
       throw new RangeError(`allowedPeers says member ${self} is ${given.get(self)}, but this transport's key is ${this.peerId}`);
     }

@@ -93,7 +93,7 @@ describe('libp2pTransport: allow-list and member binding', function () {
     const peers = new Map<number, string>();
     for (const [i, t] of ts.entries()) peers.set(i + 1, await t.listen());
     // Member 3 is configured (allow-listed) but not running here.
-    peers.set(3, `/ip4/127.0.0.1/tcp/1/p2p/${peerIdFromKey(keys[2]!)}`);
+    peers.set(3, `/ip4/127.0.0.1/tcp/1/p2p/${await peerIdFromKey(keys[2]!)}`);
     const recs = ts.map(record);
     await Promise.all(ts.map((t, i) => t.start(i + 1, peers)));
     await waitFor(() => ts[0]!.connected().includes(2) && ts[1]!.connected().includes(1), 10_000, 'members 1 and 2');
@@ -135,19 +135,22 @@ describe('libp2pTransport: allow-list and member binding', function () {
 
   it('checks its configuration: addresses need a peer id, the allow-list must agree, its own key must match', async () => {
     const [k1, k2] = await Promise.all([generatePeerKey(), generatePeerKey()]);
-    assert.equal(peerIdFromKey(k1), peerIdFromKey(Buffer.from(k1, 'base64')));
-    assert.match(peerIdFromKey(k1), /^12D3Koo/);
-    assert.throws(() => libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: 'bm90IGEga2V5' }), /not a libp2p private key/);
-    const t = libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: k1, allowedPeers: { 2: peerIdFromKey(k1) } });
+    const [p1, p2] = [await peerIdFromKey(k1), await peerIdFromKey(k2)];
+    assert.equal(p1, await peerIdFromKey(Buffer.from(k1, 'base64')));
+    assert.match(p1, /^12D3Koo/);
+    await assert.rejects(libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: 'bm90IGEga2V5' }).listen(), /not a libp2p private key/);
+    assert.throws(() => libp2pTransport({ listen: '127.0.0.1:4000', peerKey: k1 }), /multiaddr/);
+    const t = libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: k1, allowedPeers: { 2: p1 } });
     cleanups.push(() => t.stop());
     await assert.rejects(t.start(1, new Map([[1, ''], [2, '/ip4/127.0.0.1/tcp/1']])), /own peer id/);
     const u = libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: k1 });
     cleanups.push(() => u.stop());
     await assert.rejects(u.start(1, new Map([[2, '/ip4/127.0.0.1/tcp/1']])), /must end in \/p2p/);
-    await assert.rejects(u.start(1, new Map([[1, `/ip4/127.0.0.1/tcp/1/p2p/${peerIdFromKey(k2)}`]])), /this transport's key is/);
-    const v = libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: k1, allowedPeers: new Map([[2, peerIdFromKey(k2)]]) });
+    await assert.rejects(u.start(1, new Map([[1, `/ip4/127.0.0.1/tcp/1/p2p/${p2}`]])), /this transport's key is/);
+    const v = libp2pTransport({ listen: '/ip4/127.0.0.1/tcp/0', peerKey: k1, allowedPeers: new Map([[2, p2]]) });
     cleanups.push(() => v.stop());
     await v.start(1, new Map([[1, ''], [2, '/ip4/127.0.0.1/tcp/1']]));
     assert.deepEqual(v.connected(), []);
+    assert.equal(v.peerId, p1);
   });
 });
