@@ -10,20 +10,15 @@ export interface Clock {
   yield(): Promise<void>;
 }
 
-/** The real clock. Timers are unref'd so that a member never keeps a process alive by itself. */
+/**
+ * The real clock. A running member keeps its process alive (like a server) until `stop()`;
+ * its timers are cleared then.
+ */
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  setInterval: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    t.unref?.();
-    return t;
-  },
+  setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
   yield: () => new Promise((r) => setImmediate(r)),
 };

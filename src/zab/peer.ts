@@ -194,6 +194,8 @@ export class ZabPeer {
 
   private tickCount = 0;
   private readonly connectedPeers = new Set<number>();
+  /** Tick each member was last heard from (any message). */
+  private readonly heardAt = new Map<number, number>();
 
   // election
   private round = 0;
@@ -318,6 +320,7 @@ export class ZabPeer {
       this.warn('malformed message dropped', { from, t: (msg as { t?: unknown } | null)?.t });
       return;
     }
+    this.heardAt.set(from, this.tickCount);
     if (msg.t === 'vote') {
       this.onVote(from, msg);
       return;
@@ -631,12 +634,14 @@ export class ZabPeer {
     let allHeard = true;
     for (const v of this.quorum.voters) {
       if (v === this.id || this.recv.has(v)) continue;
-      if (this.connectedPeers.has(v)) {
+      // Looking members send every tick: one we are not connected to, or have not heard from for
+      // two ticks, is down or cut off and cannot send a better vote soon; waiting only delays failover.
+      const heard = this.heardAt.get(v);
+      if (this.connectedPeers.has(v) && heard !== undefined && this.tickCount - heard < 2) {
         allHeard = false;
         break;
       }
     }
-    // A voter we are not connected to cannot send a better vote soon; waiting for it only delays failover.
     if (allHeard || timeUp) {
       this.decide(this.vote);
       return;
@@ -1202,7 +1207,7 @@ export class ZabPeer {
   private learnerTick(now: number): void {
     const f = this.learn!;
     const limit = f.phase === 'broadcast' ? this.cfg.syncLimit : this.cfg.initLimit;
-    if (now - f.lastHeard > limit) {
+    if (now - f.lastHeard >= limit) {
       this.lookForLeader(`leader ${f.leader} silent for ${now - f.lastHeard} ticks`);
       return;
     }
