@@ -4,66 +4,7 @@ import type { Member } from '../../src/api/member.js';
 import type { Session } from '../../src/api/session.js';
 import type { SessionState } from '../../src/api/types.js';
 import { eventually, sessionsOf, single, sleep, type Single } from './helpers.js';
-
-const text = (d: Uint8Array | undefined): string | undefined => (d === undefined ? undefined : new TextDecoder().decode(d));
-
-/** A fresh read of the subtree: path → "data|czxid|mzxid". */
-export async function snapshotTree(s: Session, root: string, maxDepth = Infinity): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (p: string, depth: number): Promise<void> => {
-    let r;
-    try {
-      r = await s.getData(p);
-    } catch {
-      return;
-    }
-    out.set(p, `${text(r.data)}|${r.stat.czxid}|${r.stat.mzxid}`);
-    if (depth >= maxDepth) return;
-    let kids: string[] = [];
-    try {
-      kids = await s.getChildren(p);
-    } catch {
-      return;
-    }
-    for (const k of kids) await walk(p === '/' ? `/${k}` : `${p}/${k}`, depth + 1);
-  };
-  await walk(root, 0);
-  return out;
-}
-
-export function cacheSnapshot(cache: TreeCache): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const p of cache.paths()) {
-    const d = cache.getCurrentData(p)!;
-    out.set(p, `${text(d.data)}|${d.stat.czxid}|${d.stat.mzxid}`);
-  }
-  return out;
-}
-
-/** Random creates, updates and deletes (leaves first) under `root` by several sessions at once. */
-export async function randomChanges(writers: Session[], root: string, opsPerWriter: number, seed: number): Promise<void> {
-  let x = seed;
-  const rnd = (n: number): number => {
-    x = (x * 1103515245 + 12345) & 0x7fffffff;
-    return x % n;
-  };
-  const names = ['a', 'b', 'c', 'd'];
-  await Promise.all(writers.map(async (s, w) => {
-    for (let i = 0; i < opsPerWriter; i++) {
-      const depth = 1 + rnd(3);
-      let p = root;
-      for (let d = 0; d < depth; d++) p += '/' + names[rnd(names.length)];
-      const op = rnd(10);
-      try {
-        if (op < 4) await s.create(p, `w${w}-${i}`, { parents: true });
-        else if (op < 7) await s.setData(p, `w${w}-${i}`);
-        else await s.delete(p);
-      } catch {
-        // NODEEXISTS / NONODE / NOTEMPTY: the tree moved under us, as intended
-      }
-    }
-  }));
-}
+import { cacheSnapshot, randomChanges, snapshotTree, text } from './shared.js';
 
 /** What the member itself does to a session's watches when it stops and starts serving. */
 function suspendWatches(member: Member, s: Session): void {

@@ -4,6 +4,7 @@ import { startMember, type Member } from '../../src/api/member.js';
 import type { Session } from '../../src/api/session.js';
 import type { SessionBackend } from '../../src/api/session.js';
 import type { SessionOptions } from '../../src/api/types.js';
+import { memoryNetwork, type MemoryNetwork } from '../../src/transport/memory.js';
 
 /** A single-member ensemble and the sessions opened on it; `stop()` closes everything. */
 export interface Single {
@@ -90,4 +91,73 @@ export function loseNextWrite(session: Session, when: 'before' | 'after', match:
 
 export function isKeeper(code: string) {
   return (e: unknown): boolean => e instanceof KeeperError && e.code === code;
+}
+
+/** A 3-member (by default) ensemble on a memoryNetwork, with sessions spread over its members. */
+export interface Ensemble {
+  net: MemoryNetwork;
+  members: Map<number, Member>;
+  ids: number[];
+  sessions: Session[];
+  /** The member that currently leads (fails if none does). */
+  leader(): Member;
+  /** Members that currently follow. */
+  followers(): Member[];
+  session(memberId: number, options?: SessionOptions): Promise<Session>;
+  /** Stops a member without closing its sessions (a crash, as the others see it). */
+  crash(id: number): Promise<void>;
+  /** Waits until `n` members serve with one leader among them. */
+  settled(n?: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function ensemble(options: { size?: number; tickMs?: number; syncLimit?: number } = {}): Promise<Ensemble> {
+  const size = options.size ?? 3;
+  const ids = Array.from({ length: size }, (_, i) => i + 1);
+  const net = memoryNetwork();
+  const spec: Record<number, string> = {};
+  for (const id of ids) spec[id] = `m${id}`;
+  const members = new Map<number, Member>();
+  const started = await Promise.all(ids.map((id) => startMember({
+    id, ensemble: spec, transport: net.transport(id), tickMs: options.tickMs ?? 50, syncLimit: options.syncLimit ?? 10,
+    maxSessionsPerOrigin: 200, logLevel: 'error',
+  })));
+  for (const m of started) members.set(m.id, m);
+  const sessions: Session[] = [];
+  const live = (): Member[] => [...members.values()].filter((m) => !m.stopped);
+  const env: Ensemble = {
+    net, members, ids, sessions,
+    leader() {
+      const l = live().find((m) => m.state === 'leading' && m.serving);
+      assert.ok(l, `no serving leader (states: ${live().map((m) => `${m.id}:${m.state}`).join(' ')})`);
+      return l;
+    },
+    followers() {
+      return live().filter((m) => m.state === 'following');
+    },
+    async session(memberId, o) {
+      const m = members.get(memberId);
+      assert.ok(m, `no member ${memberId}`);
+      const s = await m.session(o);
+      sessions.push(s);
+      return s;
+    },
+    async crash(id) {
+      await members.get(id)!.halt();
+    },
+    async settled(n = size, timeoutMs = 10_000) {
+      await eventually(() => {
+        const l = live();
+        return l.filter((m) => m.serving).length >= n && l.filter((m) => m.state === 'leading' && m.serving).length === 1;
+      }, `${n} members serving with one leader`, timeoutMs);
+    },
+    async stop() {
+      net.heal();
+      await Promise.all(sessions.map((s) => Promise.race([s.close().catch(() => undefined), sleep(1000)])));
+      await Promise.all([...members.values()].map((m) => m.stop().catch(() => undefined)));
+    },
+  };
+  await Promise.all(started.map((m) => m.ready(10_000)));
+  await env.settled();
+  return env;
 }

@@ -1,55 +1,7 @@
 import assert from 'node:assert/strict';
-import { DelayQueue, PriorityQueue, Queue, jsonCodec, stringCodec, type TakenItem } from '../../src/api/recipes/index.js';
-import type { Session } from '../../src/api/session.js';
+import { DelayQueue, PriorityQueue, Queue, stringCodec } from '../../src/api/recipes/index.js';
 import { loseNextWrite, sessionsOf, single, sleep, type Single } from './helpers.js';
-
-type Item = { p: number; i: number };
-
-/**
- * Producers put `perProducer` items each; consumers take until all are consumed. Checks:
- * every item exactly once; each consumer sees each producer's items in order; and consumptions
- * ordered by their zxid follow the queue order (global FIFO).
- */
-export async function moveItems(producers: Session[], consumers: Session[], path: string, perProducer: number): Promise<{ taken: TakenItem<Item>[][] }> {
-  const total = producers.length * perProducer;
-  const taken: TakenItem<Item>[][] = consumers.map(() => []);
-  let count = 0;
-  const putting = Promise.all(producers.map(async (s, p) => {
-    const q = new Queue<Item>(s, path, { codec: jsonCodec<Item>() });
-    for (let i = 0; i < perProducer; i++) await q.put({ p, i });
-  }));
-  const queues = consumers.map((s) => new Queue<Item>(s, path, { codec: jsonCodec<Item>() }));
-  const consuming = Promise.all(queues.map(async (q, c) => {
-    while (count < total) {
-      const item = await q.takeItem({ timeoutMs: 100 });
-      if (!item) continue;
-      count++;
-      taken[c]!.push(item);
-    }
-  }));
-  await putting;
-  await consuming;
-  await Promise.all(queues.map((q) => q.close()));
-  const seen = new Map<string, number>();
-  for (const list of taken) for (const t of list) seen.set(`${t.value.p}:${t.value.i}`, (seen.get(`${t.value.p}:${t.value.i}`) ?? 0) + 1);
-  assert.equal(seen.size, total, 'every item consumed');
-  for (const [k, n] of seen) assert.equal(n, 1, `item ${k} consumed ${n} times`);
-  for (const list of taken) {
-    const last = new Map<number, number>();
-    for (const t of list) {
-      assert.ok((last.get(t.value.p) ?? -1) < t.value.i, `consumer saw producer ${t.value.p} out of order`);
-      last.set(t.value.p, t.value.i);
-    }
-  }
-  const all = taken.flat().sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
-  for (let k = 1; k < all.length; k++) assert.ok(all[k]!.sequence > all[k - 1]!.sequence, 'consumptions in zxid order follow queue order');
-  const perProd = new Map<number, number>();
-  for (const t of all) {
-    assert.ok((perProd.get(t.value.p) ?? -1) < t.value.i, 'FIFO per producer');
-    perProd.set(t.value.p, t.value.i);
-  }
-  return { taken };
-}
+import { moveItems } from './shared.js';
 
 describe('recipes/Queue', function () {
   this.timeout(60_000);
