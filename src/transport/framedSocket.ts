@@ -47,6 +47,8 @@ export class FramedSocket {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     socket.setNoDelay(true);
+    // Lets the kernel notice a peer machine that vanished while the connection was idle.
+    socket.setKeepAlive(true, 10_000);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.waitingDrain = false;

@@ -376,9 +376,8 @@ export class Libp2pTransport extends LinkTransport {
     });
   }
 
-  override async start(self: number, peers: PeerAddresses): Promise<void> {
-    await this.prepare();
-    return super.start(self, peers);
+  protected override beforeStart(): Promise<void> {
+    return this.prepare();
   }
 
   listen(): Promise<string> {

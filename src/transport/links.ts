@@ -83,6 +83,8 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
   /** Monotonic event counter: orders channel establishment against poke arrival. */
   protected seq = 0;
   private readonly links = new Map<number, Link>();
+  /** Bumped by stop(), so that a start() in progress notices it was cancelled. */
+  private generation = 0;
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
   private readonly random: () => number;
@@ -109,15 +111,24 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
   /** Checks implementation-specific configuration before anything starts. */
   protected abstract configure(self: number, peers: PeerAddresses): void;
 
+  /** Async preparation before configure() (loading modules, parsing keys). */
+  protected async beforeStart(): Promise<void> {}
+
   async start(self: number, peers: PeerAddresses): Promise<void> {
     if (this.running || this.starting) throw new Error(`${this.kind} transport is already started (as member ${this.self})`);
     validatePeers(self, peers);
     this.starting = true;
+    const generation = this.generation;
     try {
+      await this.beforeStart();
       this.configure(self, peers);
       this.self = self;
       this.peers = new Map(peers);
       await this.listen();
+      if (generation !== this.generation) {
+        await this.shutdown(); // the listener may have been bound after stop() ran
+        throw new Error(`${this.kind} transport was stopped while starting`);
+      }
       this.running = true;
     } finally {
       this.starting = false;
@@ -147,6 +158,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
   }
 
   async stop(): Promise<void> {
+    this.generation++;
     if (!this.running && !this.starting) {
       await this.shutdown();
       return;
