@@ -75,7 +75,7 @@ export function isPeerMessage(v: unknown): v is PeerMessage {
  * one at a time with `next()` — one at a time so that the caller can change `maxFrameBytes`
  * between frames (small during a handshake, large after it) or stop reading after a refusal.
  * Each payload is returned in its own exactly-sized buffer so that values decoded from it (msgpackr
- * returns byte arrays as views) never pin a larger socket chunk in memory.
+ * returns byte arrays as views) never pin a larger socket chunk or pool slab in memory.
  * After a framing error the decoder is dead: the stream cannot be resynchronized.
  */
 export class FrameDecoder {
@@ -110,8 +110,7 @@ export class FrameDecoder {
     if (this.failed) throw this.failed;
     if (this.need < 0) {
       if (this.buffered < FRAME_HEADER_BYTES) return null;
-      const header = this.take(FRAME_HEADER_BYTES);
-      const length = header.readUInt32BE(0);
+      const length = this.readHeader();
       if (length > this.maxFrameBytes) {
         this.failed = new FrameError(`frame length ${length} exceeds the maximum of ${this.maxFrameBytes} bytes`, 'oversize');
         this.chunks = [];
@@ -134,9 +133,27 @@ export class FrameDecoder {
     this.need = -1;
   }
 
-  /** Removes exactly n ≤ buffered bytes from the front, copied into a new buffer. */
+  private readHeader(): number {
+    const head = this.chunks[0]!;
+    if (head.length - this.offset >= FRAME_HEADER_BYTES) {
+      const v = head.readUInt32BE(this.offset);
+      this.offset += FRAME_HEADER_BYTES;
+      if (this.offset === head.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      }
+      this.buffered -= FRAME_HEADER_BYTES;
+      return v;
+    }
+    return this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
+  }
+
+  /**
+   * Removes exactly n ≤ buffered bytes from the front, copied into a buffer of its own (not from
+   * Node's shared pool: a 3-byte znode value decoded from a frame must not pin an 8 KiB slab).
+   */
   private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
+    const out = Buffer.allocUnsafeSlow(n);
     let filled = 0;
     while (filled < n) {
       const head = this.chunks[0]!;

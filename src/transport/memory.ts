@@ -387,8 +387,9 @@ class Network implements MemoryNetwork {
     let bytes: Uint8Array;
     try {
       if (!isPeerMessage(msg)) throw new Error('a message must be an object with a string t');
-      // A copy: msgpackr returns a view into a shared buffer, and decoded byte arrays are views into this one.
-      bytes = encode(msg).slice();
+      // An exactly-sized copy: msgpackr returns a view into a larger shared buffer, and byte arrays
+      // decoded from `bytes` are views into it (a small znode value must not pin a big buffer).
+      bytes = Uint8Array.prototype.slice.call(encode(msg));
       if (bytes.length > this.maxFrameBytes) throw new Error(`encoded size ${bytes.length} exceeds maxFrameBytes ${this.maxFrameBytes}`);
     } catch (e) {
       const text = `cannot send '${String((msg as { t?: unknown })?.t)}' from member ${t.id} to member ${to}: ${(e as Error).message}`;

@@ -172,6 +172,7 @@ export function runCompliance(h: ComplianceHarness): void {
       assert.equal(typeof g.zxid, 'bigint');
       assert.equal(typeof g.num, 'number');
       assert.ok(g.data instanceof Uint8Array && !(g.data as unknown === bytes));
+      assert.ok(g.data.buffer.byteLength < 4096, `300 received bytes pin a ${g.data.buffer.byteLength}-byte buffer`);
       assert.notEqual(got, msg, 'the receiver gets its own copy');
     });
 
