@@ -162,6 +162,8 @@ export class Member extends EventEmitter<MemberEvents> {
   private _stopped = false;
   private tickTimer: unknown;
   private containerTimer: unknown;
+  private purgeTimer: unknown;
+  private purging = false;
   private pumping = false;
   private persistQueue: PersistOp[] = [];
   private persisting = false;
@@ -277,6 +279,7 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.tickMs);
     this.containerTimer = this.clock.setInterval(() => this.scanContainers(), this.config.containerCheckIntervalMs ?? DEFAULTS.containerCheckIntervalMs);
+    if ((this.config.autopurge?.purgeIntervalMs ?? 0) > 0) this.purgeTimer = this.clock.setInterval(() => void this.purge(), this.config.autopurge!.purgeIntervalMs);
     this.zab.start();
     this.pump();
   }
@@ -346,6 +349,7 @@ export class Member extends EventEmitter<MemberEvents> {
     this._stopped = true;
     this.clock.clearInterval(this.tickTimer);
     this.clock.clearInterval(this.containerTimer);
+    this.clock.clearInterval(this.purgeTimer);
     this.zab?.stop();
     for (const s of this.local.values()) this.failSession(s, 'CONNECTIONLOSS', 'LOST');
     for (const w of this.servingWaiters) w.reject(new KeeperError('CONNECTIONLOSS', undefined, 'the member stopped'));
@@ -748,14 +752,26 @@ export class Member extends EventEmitter<MemberEvents> {
       const header = await takeSnapshot(this.tree, this.storage, this.clock, this.log);
       this.stats.snapshotsTaken++;
       this.stats.lastSnapshotMs = this.clock.now() - t0;
-      const retain = Math.max(3, this.config.autopurge?.snapRetainCount ?? 3);
-      if (!this.config.autopurge || this.config.autopurge.purgeIntervalMs <= 0) {
-        const r = await this.storage.purge(retain);
-        if (r.snapshots > 0 || r.txns > 0) this.log.info({ ...r, retain }, 'purged');
-      }
       this.log.info({ zxid: formatZxid(header.zxid), ms: this.stats.lastSnapshotMs }, 'snapshot taken');
+      // Without a purge interval, purge after every snapshot; with one, the purge timer does it.
+      if ((this.config.autopurge?.purgeIntervalMs ?? 0) <= 0) await this.purge();
     } catch (e) {
       if (!this._stopped) this.log.error({ err: (e as Error).message }, 'snapshot failed');
+    }
+  }
+
+  /** Keeps the newest snapRetainCount (≥ 3) snapshots and the log they need (autopurge). */
+  private async purge(): Promise<void> {
+    if (this._stopped || this.purging) return;
+    this.purging = true;
+    const retain = Math.max(3, this.config.autopurge?.snapRetainCount ?? 3);
+    try {
+      const r = await this.storage.purge(retain);
+      if (r.snapshots > 0 || r.txns > 0) this.log.info({ ...r, retain }, 'purged');
+    } catch (e) {
+      if (!this._stopped) this.log.error({ err: (e as Error).message }, 'purge failed');
+    } finally {
+      this.purging = false;
     }
   }
 

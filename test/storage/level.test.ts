@@ -143,6 +143,35 @@ describe('storage/level: LevelDB specifics', function () {
     await assert.rejects(new LevelStorage(join(tempDir(), 'missing'), { readOnly: true }).open(), code('NOT_FOUND'));
   });
 
+  for (const autopurge of [undefined, { snapRetainCount: 3, purgeIntervalMs: 50 }]) {
+    it(`auto-purge keeps snapRetainCount snapshots and the log they need (${autopurge ? 'on a purge interval' : 'after each snapshot'})`, async () => {
+      const dir = tempDir();
+      const m = await startMember({ id: 1, storage: dir, snapCount: 40, logger: silentLogger, ...(autopurge ? { autopurge } : {}) });
+      const s = await m.session();
+      for (let i = 0; i < 400; i++) await s.create(`/n${i}`, `v${i}`);
+      if (autopurge) await new Promise((r) => setTimeout(r, 300));
+      assert.ok(m.stats.snapshotsTaken >= 6, `${m.stats.snapshotsTaken} snapshots taken`);
+      await m.stop();
+      const digest = m.tree.digest(); // after stop: the session's close is in it
+      const ro = new LevelStorage(dir, { readOnly: true });
+      const st = await ro.open();
+      const snaps = await ro.snapshots();
+      assert.equal(snaps.length, 3, `snapshots on disk: ${snaps.map((x) => x.zxid.toString(16)).join(', ')}`);
+      // The log starts right after the oldest retained snapshot: nothing older is kept, nothing needed is gone.
+      let first: bigint | undefined;
+      for await (const r of ro.inspectLog(0n)) {
+        first = r.zxid;
+        break;
+      }
+      assert.ok(first !== undefined && first > snaps[2]!.zxid && first <= snaps[2]!.zxid + 1n, `log starts at ${first?.toString(16)}, oldest snapshot ${snaps[2]!.zxid.toString(16)}`);
+      assert.ok(st.lastZxid > snaps[0]!.zxid || st.lastZxid === snaps[0]!.zxid);
+      await ro.close();
+      const again = await startMember({ id: 1, storage: dir, logger: silentLogger });
+      assert.equal(again.tree.digest(), digest);
+      await again.halt();
+    });
+  }
+
   it('read-only storage refuses writes', async () => {
     const dir = tempDir();
     const s = new LevelStorage(dir);
