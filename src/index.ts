@@ -31,3 +31,4 @@ export type { TcpTransportOptions, ClientConnection, ClientConnectionEvents, Tcp
 export { libp2pTransport, Libp2pTransport, generatePeerKey, peerIdFromKey, CONCLAVE_PROTOCOL } from './transport/libp2p.js';
 export type { Libp2pTransportOptions } from './transport/libp2p.js';
 export { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameError, encodeFrame, decodePayload } from './transport/frame.js';
+export * from './api/recipes/index.js';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import {
   AtomicLong, Barrier, ConfigStore, DoubleBarrier, ExponentialBackoffRetry, PersistentNode, RetryNTimes, RetryOneTime,
-  RetryUntilElapsed, SharedCount, addConnectionStateListener, msgpackCodec,
+  RetryUntilElapsed, SharedCount, addConnectionStateListener, jsonCodec, msgpackCodec, typed,
 } from '../../src/api/recipes/index.js';
+import * as root from '../../src/index.js';
 import { CreateMode } from '../../src/core/createMode.js';
 import type { SessionState } from '../../src/api/types.js';
 import { eventually, isKeeper, loseNextWrite, sessionsOf, single, sleep, type Single } from './helpers.js';
@@ -332,5 +333,32 @@ describe('recipes/PersistentNode', function () {
     assert.equal((await admin!.getChildren('/pn/seq')).length, 1);
     await node.close();
     assert.deepEqual(await admin!.getChildren('/pn/seq'), []);
+  });
+});
+
+describe('recipes/typed sessions and exports', () => {
+  it('typed(): msgpack by default, JSON on request, CAS update', async () => {
+    const env = await single();
+    try {
+      const s = await env.session();
+      const t = typed<{ n: number; big: bigint }>(s);
+      await t.create('/typed', { n: 1, big: 2n ** 63n - 1n });
+      assert.deepEqual((await t.getData('/typed')).value, { n: 1, big: 2n ** 63n - 1n });
+      await Promise.all([0, 1, 2, 3].map(() => t.update('/typed', (v) => ({ ...v, n: v.n + 1 }))));
+      assert.equal((await t.getData('/typed')).value.n, 5);
+      const j = typed<string[]>(s, jsonCodec());
+      await j.create('/typed-json', ['a']);
+      assert.equal(new TextDecoder().decode((await s.getData('/typed-json')).data), '["a"]');
+    } finally {
+      await env.stop();
+    }
+  });
+
+  it('the package root exports the recipes and retry policies', () => {
+    for (const name of ['LeaderLatch', 'LeaderSelector', 'Mutex', 'SemaphoreMutex', 'ReadWriteLock', 'Semaphore', 'MultiLock', 'NodeCache',
+      'PathChildrenCache', 'TreeCache', 'Barrier', 'DoubleBarrier', 'Queue', 'PriorityQueue', 'DelayQueue', 'SharedCount', 'AtomicLong',
+      'ServiceDiscovery', 'ConfigStore', 'PersistentNode', 'ExponentialBackoffRetry', 'RetryNTimes', 'RetryOneTime', 'RetryUntilElapsed', 'typed']) {
+      assert.equal(typeof (root as Record<string, unknown>)[name], 'function', name);
+    }
   });
 });

@@ -45,3 +45,5 @@ export type {
 } from './discovery.js';
 export { ConfigStore } from './config.js';
 export type { ConfigStoreEvents, ConfigStoreOptions } from './config.js';
+export { typed } from './typed.js';
+export type { TypedSession } from './typed.js';
