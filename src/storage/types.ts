@@ -88,7 +88,11 @@ export interface SnapshotInfo {
 export interface Storage {
   /** Human-readable description (directory, kind) for logs and admin output. */
   readonly description: string;
-  /** Opens (and recovers) the storage. Must be called once before anything else. */
+  /**
+   * Opens (and recovers) the storage; must be called before anything else. May be called again
+   * while open (the member does after a TRUNC, to rebuild its tree): the state is analysed again.
+   * Rejects with a StorageError (one-line message) when the data cannot be trusted.
+   */
   open(): Promise<StorageState>;
   /** The newest valid snapshot, or undefined (a corrupt newest snapshot falls back to an older one). */
   latestSnapshot(): Promise<StoredSnapshot | undefined>;
