@@ -92,6 +92,8 @@ class CacheEngine {
     // The watch goes first: anything that changes after this point produces an event, so the
     // reads that follow can only be newer than what they replace.
     this.removeWatch = await this.session.addWatch(this.root, (ev) => this.onWatch(ev), { recursive: this.o.recursive });
+    // The initial load reflects everything committed before start() (this member may lag the leader).
+    await this.session.sync(this.root);
     this.resync();
     await this.drained();
   }

@@ -24,6 +24,7 @@ export interface Participant {
 async function participantsOf(session: Session, path: string, marker: string): Promise<Participant[]> {
   let children: string[];
   try {
+    await session.sync(path); // this member may lag the leader: list what has been committed
     children = sortBySequence(await session.getChildren(path), marker);
   } catch (e) {
     if (isCode(e, 'NONODE')) return [];
