@@ -178,6 +178,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private reapQueue = new Set<string>();
   private reapScheduled = false;
   private fatal: Error | undefined;
+  private detachTransport: (() => void) | undefined;
 
   readonly stats: MemberStats;
   private readonly localBackend: SessionBackend;
@@ -258,20 +259,31 @@ export class Member extends EventEmitter<MemberEvents> {
     );
     this.sessionBase = ((BigInt(this.clock.now()) << 16n) & ((1n << 56n) - 1n)) | (BigInt(this.id & 0xff) << 56n);
     if (this.transport) {
-      this.transport.on('message', (from, msg) => {
+      const t = this.transport;
+      const onMessage = (from: number, msg: unknown): void => {
         this.stats.packetsReceived++;
         this.zab.step(from, msg);
         this.pump();
-      });
-      this.transport.on('up', (peer) => {
+      };
+      const onUp = (peer: number): void => {
         this.zab.peerUp(peer);
         this.pump();
-      });
-      this.transport.on('down', (peer) => {
+      };
+      const onDown = (peer: number): void => {
         this.zab.peerDown(peer);
         this.pump();
-      });
-      this.transport.on('warn', (message, detail) => this.log.warn(safe(detail), message));
+      };
+      const onWarn = (message: string, detail?: Record<string, unknown>): void => this.log.warn(safe(detail), message);
+      t.on('message', onMessage);
+      t.on('up', onUp);
+      t.on('down', onDown);
+      t.on('warn', onWarn);
+      this.detachTransport = () => {
+        t.off('message', onMessage);
+        t.off('up', onUp);
+        t.off('down', onDown);
+        t.off('warn', onWarn);
+      };
       const peers = new Map<number, string>();
       for (const [id, m] of this.ensemble) peers.set(id, m.address);
       await this.transport.start(this.id, peers as PeerAddresses);
@@ -356,6 +368,7 @@ export class Member extends EventEmitter<MemberEvents> {
     this.servingWaiters = [];
     this.emit('state', 'stopped');
     await this.transport?.stop();
+    this.detachTransport?.();
     try {
       await this.snapshotting;
     } catch {

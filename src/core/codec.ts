@@ -5,7 +5,8 @@ import { Packr } from 'msgpackr';
  * record extension, so every frame decodes on its own), 64-bit integers as bigint (zxids,
  * session ids), byte arrays as binary.
  */
-const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false } as ConstructorParameters<typeof Packr>[0]);
+// copyBuffers: decoded byte arrays own their memory (no views pinning a whole frame).
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true, moreTypes: false, copyBuffers: true } as ConstructorParameters<typeof Packr>[0]);
 
 export function encode(value: unknown): Uint8Array {
   return packr.pack(value);

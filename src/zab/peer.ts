@@ -634,10 +634,11 @@ export class ZabPeer {
     let allHeard = true;
     for (const v of this.quorum.voters) {
       if (v === this.id || this.recv.has(v)) continue;
-      // Looking members send every tick: one we are not connected to, or have not heard from for
-      // two ticks, is down or cut off and cannot send a better vote soon; waiting only delays failover.
+      // Looking members send every tick: one we are not connected to, or that went silent two ticks
+      // ago, is down or cut off and cannot send a better vote soon; waiting only delays failover.
+      // One we are connected to but never heard from yet (start-up) may still answer: wait for it.
       const heard = this.heardAt.get(v);
-      if (this.connectedPeers.has(v) && heard !== undefined && this.tickCount - heard < 2) {
+      if (this.connectedPeers.has(v) && (heard === undefined || this.tickCount - heard < 2)) {
         allHeard = false;
         break;
       }
