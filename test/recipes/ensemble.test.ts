@@ -15,6 +15,11 @@ import { cacheSnapshot, moveItems, randomChanges, snapshotTree, text } from './s
 
 const memberOf = (i: number): number => (i % 3) + 1;
 
+/** Timings for the README (printed with CONCLAVE_RECIPES_TIMINGS=1). */
+function timing(what: string, ms: number): void {
+  if (process.env.CONCLAVE_RECIPES_TIMINGS) console.log(`      timing: ${what}: ${Math.round(ms)} ms`);
+}
+
 describe('recipes on a 3-member ensemble: contention', function () {
   this.timeout(60_000);
   let env: Ensemble;
@@ -120,7 +125,9 @@ describe('recipes on a 3-member ensemble: contention', function () {
     const consumers: Session[] = [];
     for (let i = 0; i < 5; i++) producers.push(await env.session(memberOf(i)));
     for (let i = 0; i < 5; i++) consumers.push(await env.session(memberOf(i + 1)));
+    const t0 = Date.now();
     const { taken } = await moveItems(producers, consumers, '/queues/big', 2000);
+    timing('queue: 10,000 items moved', Date.now() - t0);
     // Consumers served by the ZAB leader's member win most races for the head item (they see commits first): correct, not fair.
     assert.equal(taken.reduce((n, l) => n + l.length, 0), 10_000);
   });
@@ -192,6 +199,8 @@ describe('recipes on a 3-member ensemble: failures', function () {
       assert.ok(acquiredAt - cutAt >= TIMEOUT * 0.9, `acquired ${acquiredAt - cutAt} ms after the cut: before the holder's session could expire`);
       assert.ok(waiter.fencingToken > token);
       assert.ok(!holder.isAcquiredInThisProcess());
+      timing(`holder on ${where}: lost after the cut`, lostAt - cutAt);
+      timing(`holder on ${where}: next holder acquired after the cut`, acquiredAt - cutAt);
       env.net.heal();
       await eventually(() => hs.state === 'LOST', 'the holder session ends LOST', 10_000);
       await waiter.release();
@@ -235,6 +244,8 @@ describe('recipes on a 3-member ensemble: failures', function () {
     assert.ok(started.get(newWho)! > oldSuspended, 'the new leader started after the old one stopped');
     assert.ok(started.get(newWho)! - cutAt >= TIMEOUT * 0.9, 'the new leader started before the old session could expire');
     assert.ok(started.get(newWho)! - cutAt < TIMEOUT + 3000, `handover took ${started.get(newWho)! - cutAt} ms`);
+    timing('selector: old leader SUSPENDED after the cut', oldSuspended - cutAt);
+    timing('selector: new leader started after the cut', started.get(newWho)! - cutAt);
     env.net.heal();
     await Promise.all([first, ...rivals].map((s) => s.close()));
   });
@@ -264,6 +275,8 @@ describe('recipes on a 3-member ensemble: failures', function () {
     await eventually(() => latches.some((l) => l.latch.hasLeadership()), 'a new leader', 15_000);
     const handover = Date.now() - recoveredAt;
     assert.ok(handover <= TIMEOUT + 500, `new leader ${handover} ms after the ensemble recovered (${recoveredAt - crashAt} ms to elect a ZAB leader)`);
+    timing('latch crash: new ZAB leader serving after the crash', recoveredAt - crashAt);
+    timing('latch crash: new latch leader after the crash', Date.now() - crashAt);
     assert.deepEqual(violations, []);
     for (const l of latches.slice(1)) await l.latch.close();
   });

@@ -148,7 +148,12 @@ class CacheEngine {
         rec.again = false;
         const result = await this.readSlot(() => this.read(path));
         if (this.closed) return;
-        if (result.kind === 'unknown') return; // disconnected: RECONNECTED re-reads everything
+        if (result.kind === 'unknown') {
+          // Disconnected: RECONNECTED re-reads everything — unless it already happened while this
+          // read was failing (its request then only set `again` on us).
+          if (rec.again && isConnected(this.session.state) && attempt < 49) continue;
+          return;
+        }
         if (result.kind === 'retry') continue;
         if (rec.again && attempt < MAX_DISCARDS) continue; // a newer event: this result may be stale
         this.apply(path, result);
