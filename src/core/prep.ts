@@ -122,6 +122,15 @@ export class Preparer {
     };
   }
 
+  /** Whether the path exists in the latest proposed state (no allocation). */
+  private exists(path: string, overlay?: Map<string, ChangeRecord>): boolean {
+    const o = overlay?.get(path);
+    if (o) return o.exists;
+    const c = this.changes.get(path);
+    if (c) return c.exists;
+    return this.tree.get(path) !== undefined;
+  }
+
   private need(path: string, overlay?: Map<string, ChangeRecord>): ChangeRecord {
     const r = this.record(path, overlay);
     if (!r) throw new KeeperError('NONODE', path);
@@ -222,7 +231,7 @@ export class Preparer {
       path += sequenceSuffix(parent.seq);
       validatePath(path);
     }
-    if (this.record(path, overlay)) throw new KeeperError('NODEEXISTS', path);
+    if (this.exists(path, overlay)) throw new KeeperError('NODEEXISTS', path);
     if (parent.kind === NodeKind.Ephemeral) throw new KeeperError('NOCHILDRENFOREPHEMERALS', path);
     const kind: NodeKind = isEphemeralMode(op.mode) ? NodeKind.Ephemeral
       : isContainerMode(op.mode) ? NodeKind.Container

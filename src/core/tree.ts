@@ -49,7 +49,11 @@ const EMPTY = new Uint8Array(0);
 /** Interning of ACL lists: thousands of nodes with the same ACL share one array. */
 const aclCache = new Map<string, readonly ACL[]>();
 function internACL(acl: readonly ACL[]): readonly ACL[] {
-  const key = JSON.stringify(acl);
+  let key = '';
+  for (let i = 0; i < acl.length; i++) {
+    const a = acl[i]!;
+    key += `${a.perms}\u0000${a.scheme}\u0000${a.id}\u0001`;
+  }
   let v = aclCache.get(key);
   if (v === undefined) {
     v = Object.freeze(acl.map((a) => Object.freeze({ perms: a.perms, scheme: a.scheme, id: a.id })));
