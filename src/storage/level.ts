@@ -72,6 +72,8 @@ interface CatalogEntry {
 
 const LOG_RANGE = { gte: logKey(0n), lte: logKey(MAX_ZXID) };
 const SNAP_RANGE = { gte: Buffer.from([KEY_SNAP]), lt: Buffer.from([KEY_SNAP + 1]) };
+/** Txns per group-commit batch at most (more wait for the next batch). */
+const MAX_GROUP_TXNS = 16_384;
 /** Bounded deletes per LevelDB batch when purging (so a purge does not stall appends for long). */
 const PURGE_BATCH = 10_000;
 
@@ -116,7 +118,8 @@ function isCorruption(e: unknown): boolean {
 export class LevelStorage implements Storage {
   readonly description: string;
   readonly directory: string;
-  private readonly db: ClassicLevel<Bytes, Bytes>;
+  /** Created by `open`: abstract-level opens a database by itself right after construction, with default options. */
+  private db!: ClassicLevel<Bytes, Bytes>;
   private readonly forceSync: boolean;
   private readonly readOnly: boolean;
   private readonly log: StorageLogger | undefined;
@@ -147,7 +150,6 @@ export class LevelStorage implements Storage {
     }
     this.directory = directory;
     this.description = `leveldb:${directory}`;
-    this.db = new ClassicLevel<Bytes, Bytes>(directory, { keyEncoding: 'view', valueEncoding: 'view' });
     this.tuning = { ...options.leveldb };
     this.forceSync = options.forceSync ?? true;
     this.readOnly = options.readOnly ?? false;
@@ -192,8 +194,13 @@ export class LevelStorage implements Storage {
       const st = await stat(this.directory).catch(() => undefined);
       if (!st) throw new StorageError('NOT_FOUND', `data directory ${this.directory} does not exist`);
     }
+    const options = { keyEncoding: 'view', valueEncoding: 'view', createIfMissing: !this.readOnly, ...this.tuning } as const;
+    this.db = new ClassicLevel<Bytes, Bytes>(this.directory, options);
+    // Called synchronously after construction, so that the database's own deferred open (with
+    // default options, e.g. createIfMissing) never runs.
+    const opening = this.db.open(options);
     try {
-      await this.db.open({ createIfMissing: !this.readOnly, ...this.tuning });
+      await opening;
     } catch (e) {
       const code = levelCode(e);
       const msg = levelMessage(e);
@@ -648,8 +655,14 @@ export class LevelStorage implements Storage {
           }
           continue;
         }
+        // Everything queued goes in one batch, up to a bound (a batch is held in memory twice).
         const group: QueuedAppend[] = [];
-        while (this.queue.length > 0 && this.queue[0]!.kind === 'append') group.push(this.queue.shift() as QueuedAppend);
+        let txns = 0;
+        while (this.queue.length > 0 && this.queue[0]!.kind === 'append' && (group.length === 0 || txns < MAX_GROUP_TXNS)) {
+          const a = this.queue.shift() as QueuedAppend;
+          txns += a.txns.length;
+          group.push(a);
+        }
         await this.writeGroup(group);
       }
     } finally {

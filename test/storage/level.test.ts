@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { startMember } from '../../src/api/member.js';
 import { silentLogger } from '../../src/api/log.js';
 import { StorageError } from '../../src/storage/errors.js';
+import type { Txn } from '../../src/core/txn.js';
+import { makeZxid } from '../../src/core/zxid.js';
 import { LevelStorage } from '../../src/storage/level.js';
 import type { Storage } from '../../src/storage/types.js';
 import { storageCompliance } from './compliance.js';
@@ -50,6 +52,26 @@ describe('storage/level: LevelDB specifics', function () {
     const before = s.stats().batches;
     for (const t of w.steps(20)) await s.append([t]);
     assert.equal(s.stats().batches - before, 20);
+    await s.close();
+  });
+
+  it('a group-commit batch is bounded (16384 txns); the rest go in the next batches, in order', async () => {
+    const s = new LevelStorage(tempDir());
+    await s.open();
+    const txns: Txn[] = Array.from({ length: 40_000 }, (_, i) => ({ zxid: makeZxid(1, i + 1), sessionId: 1n, cxid: i, time: 0, op: { type: 'check', path: '/' } }));
+    await Promise.all(txns.map((t) => s.append([t])));
+    const st = s.stats();
+    assert.ok(st.batches >= 3 && st.batches <= 6, `${st.batches} batches`);
+    let n = 0;
+    let prev = 0n;
+    for await (const b of s.readLog(0n)) {
+      for (const t of b) {
+        assert.ok(t.zxid > prev);
+        prev = t.zxid;
+        n++;
+      }
+    }
+    assert.equal(n, 40_000);
     await s.close();
   });
 
@@ -140,7 +162,15 @@ describe('storage/level: LevelDB specifics', function () {
     writeFileSync(file, 'x');
     await assert.rejects(new LevelStorage(file).open(), code('IO'));
     assert.throws(() => new LevelStorage(''), code('BAD_ARGUMENT'));
-    await assert.rejects(new LevelStorage(join(tempDir(), 'missing'), { readOnly: true }).open(), code('NOT_FOUND'));
+    const missing = join(tempDir(), 'missing');
+    await assert.rejects(new LevelStorage(missing, { readOnly: true }).open(), code('NOT_FOUND'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(missing), false, 'read-only opening never creates the directory');
+    // Constructing a storage does not open (or lock, or create) anything by itself.
+    const lazy = join(tempDir(), 'lazy');
+    new LevelStorage(lazy);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(lazy), false);
   });
 
   for (const autopurge of [undefined, { snapRetainCount: 3, purgeIntervalMs: 50 }]) {
