@@ -622,12 +622,16 @@ export class Session extends EventEmitter<SessionEvents> {
               if (e instanceof KeeperError && e.code === 'NONODE' && p !== path) continue;
               throw e;
             }
-            nodes.push(p);
-            for (const k of kids) queue.push(childPath(p, k));
+            // The root and the reserved /zookeeper subtree are never deleted (deleteAll('/') empties the tree).
+            if (p !== '/') nodes.push(p);
+            for (const k of kids) {
+              const c = childPath(p, k);
+              if (c !== '/zookeeper') queue.push(c);
+            }
           }
           for (let i = nodes.length - 1; i >= 0; i--) {
             const r = await this.write({ type: 'delete', path: nodes[i]!, version: -1 });
-            if (!r.ok && !(r.code === 'NONODE' && i > 0)) throw resultError(r);
+            if (!r.ok && !(r.code === 'NONODE' && nodes[i] !== path)) throw resultError(r);
           }
           return;
         } catch (e) {
