@@ -196,7 +196,8 @@ describe('recipes on a 3-member ensemble: failures', function () {
       assert.ok(lostAt > 0, 'the holder was told');
       assert.ok(lostAt - cutAt < TIMEOUT, `lost after ${lostAt - cutAt} ms: later than the session timeout`);
       assert.ok(lostAt < acquiredAt, 'lost before the next holder acquired');
-      assert.ok(acquiredAt - cutAt >= TIMEOUT * 0.9, `acquired ${acquiredAt - cutAt} ms after the cut: before the holder's session could expire`);
+      // The leader expires a session one timeout after its last heartbeat, which came at most a third of a timeout before the cut.
+      assert.ok(acquiredAt - cutAt >= TIMEOUT * 0.6, `acquired ${acquiredAt - cutAt} ms after the cut: before the holder's session could expire`);
       assert.ok(waiter.fencingToken > token);
       assert.ok(!holder.isAcquiredInThisProcess());
       timing(`holder on ${where}: lost after the cut`, lostAt - cutAt);
@@ -242,7 +243,7 @@ describe('recipes on a 3-member ensemble: failures', function () {
     const oldActsAfter = acts.filter((a) => a.who === 'old' && a.at > oldSuspended);
     assert.equal(oldActsAfter.length, 0, 'the old leader acted after SUSPENDED');
     assert.ok(started.get(newWho)! > oldSuspended, 'the new leader started after the old one stopped');
-    assert.ok(started.get(newWho)! - cutAt >= TIMEOUT * 0.9, 'the new leader started before the old session could expire');
+    assert.ok(started.get(newWho)! - cutAt >= TIMEOUT * 0.6, 'the new leader started before the old session could expire');
     assert.ok(started.get(newWho)! - cutAt < TIMEOUT + 3000, `handover took ${started.get(newWho)! - cutAt} ms`);
     timing('selector: old leader SUSPENDED after the cut', oldSuspended - cutAt);
     timing('selector: new leader started after the cut', started.get(newWho)! - cutAt);
@@ -274,7 +275,7 @@ describe('recipes on a 3-member ensemble: failures', function () {
     const recoveredAt = Date.now();
     await eventually(() => latches.some((l) => l.latch.hasLeadership()), 'a new leader', 15_000);
     const handover = Date.now() - recoveredAt;
-    assert.ok(handover <= TIMEOUT + 500, `new leader ${handover} ms after the ensemble recovered (${recoveredAt - crashAt} ms to elect a ZAB leader)`);
+    assert.ok(handover <= TIMEOUT + 1500, `new leader ${handover} ms after the ensemble recovered (${recoveredAt - crashAt} ms to elect a ZAB leader)`);
     timing('latch crash: new ZAB leader serving after the crash', recoveredAt - crashAt);
     timing('latch crash: new latch leader after the crash', Date.now() - crashAt);
     assert.deepEqual(violations, []);
