@@ -369,6 +369,20 @@ export function decodeSnapshotChunk(zxid: bigint, index: number, value: Uint8Arr
       o += 4 + len;
     }
     const nodes: SnapshotNode[] = new Array(count);
+    // zxids of one chunk share their epoch (high word) almost always: build each bigint from a
+    // cached high part (BigInt arithmetic dominates decoding otherwise).
+    let hiWord = -1;
+    let hiBig = 0n;
+    const u64 = (at: number): bigint => {
+      const hi = b.readUInt32BE(at);
+      const lo = b.readUInt32BE(at + 4);
+      if (hi === 0) return lo === 0 ? 0n : BigInt(lo);
+      if (hi !== hiWord) {
+        hiWord = hi;
+        hiBig = BigInt(hi) << 32n;
+      }
+      return hiBig | BigInt(lo);
+    };
     for (let i = 0; i < count; i++) {
       const pathLen = b.readUInt32BE(o);
       o += 4;
@@ -389,15 +403,15 @@ export function decodeSnapshotChunk(zxid: bigint, index: number, value: Uint8Arr
         data,
         acl,
         stat: {
-          czxid: b.readBigUInt64BE(o),
-          mzxid: b.readBigUInt64BE(o + 8),
-          pzxid: b.readBigUInt64BE(o + 16),
+          czxid: u64(o),
+          mzxid: u64(o + 8),
+          pzxid: u64(o + 16),
           ctime: b.readDoubleBE(o + 24),
           mtime: b.readDoubleBE(o + 32),
           version: b.readInt32BE(o + 40),
           cversion: b.readInt32BE(o + 44),
           aversion: b.readInt32BE(o + 48),
-          ephemeralOwner: b.readBigUInt64BE(o + 56),
+          ephemeralOwner: u64(o + 56),
           dataLength: dataLen,
           numChildren: b.readUInt32BE(o + 52),
         },
