@@ -41,13 +41,13 @@ function percentile(sorted: number[], p: number): number {
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 /** The raw rate of the disk: append 128 bytes and fsync, one at a time, as a single writer would. */
-function rawFsync(dir: string): { fsyncsPerSec: number; p50Ms: number; p99Ms: number; count: number } {
+function rawFsync(dir: string, seconds: number): { fsyncsPerSec: number; p50Ms: number; p99Ms: number; count: number } {
   const file = join(dir, 'fsync-probe');
   const fd = openSync(file, 'w');
   const buf = Buffer.alloc(128, 0x61);
   const lat: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < 200_000 && performance.now() - t0 < SECONDS * 1000; i++) {
+  for (let i = 0; i < 200_000 && performance.now() - t0 < seconds * 1000; i++) {
     const a = performance.now();
     writeSync(fd, buf);
     fsyncSync(fd);
@@ -155,37 +155,45 @@ async function recovery(dir: string, znodes: number): Promise<Record<string, num
 async function main(): Promise<void> {
   const root = mkdtempSync(join(BASE, 'conclave-bench-storage-'));
   try {
-    progress(`directory ${root}; raw fsync rate (write 128 B + fsync, one writer, ${SECONDS} s)`);
-    const fsync = rawFsync(root);
-    progress(`raw fsync: ${fsync.fsyncsPerSec}/s (p50 ${fsync.p50Ms} ms)`);
+    // The disk's fsync rate drifts (shared machines, caches): probe it right before and right after
+    // every durable run, and compare each run with the mean of its two probes.
+    const probeSeconds = Math.max(1, SECONDS / 2);
+    progress(`directory ${root}; raw fsync probes: write 128 B + fsync, one writer, ${probeSeconds} s, before and after each run`);
+    const probes: ReturnType<typeof rawFsync>[] = [];
     const durable: Record<string, number>[] = [];
     for (const w of WRITERS) {
       const dir = join(root, `writers-${w}`);
-      progress(`durable writes with ${w} concurrent writer(s), ${SECONDS} s`);
+      const before = rawFsync(root, probeSeconds);
+      progress(`durable writes with ${w} concurrent writer(s), ${SECONDS} s (raw fsync just before: ${before.fsyncsPerSec}/s)`);
       const r = await durableWrites(dir, w);
-      progress(`  ${r.writesPerSec} writes/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.txnsPerSyncedBatch} txns per synced batch`);
-      durable.push({ ...r, timesRawFsync: round(r.writesPerSec! / fsync.fsyncsPerSec, 2) });
+      const after = rawFsync(root, probeSeconds);
+      probes.push(before, after);
+      const raw = Math.round((before.fsyncsPerSec + after.fsyncsPerSec) / 2);
+      progress(`  ${r.writesPerSec} writes/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.txnsPerSyncedBatch} txns per synced batch; raw fsync ${before.fsyncsPerSec} → ${after.fsyncsPerSec}/s; ${round(r.writesPerSec! / raw, 1)}× raw`);
+      durable.push({ ...r, rawFsyncsPerSec: raw, timesRawFsync: round(r.writesPerSec! / raw, 2) });
       rmSync(dir, { recursive: true, force: true });
     }
+    const rates = probes.map((p) => p.fsyncsPerSec).sort((a, b) => a - b);
+    const fsync = { probes: probes.length, probeSeconds, medianFsyncsPerSec: rates[Math.floor(rates.length / 2)]!, minFsyncsPerSec: rates[0]!, maxFsyncsPerSec: rates[rates.length - 1]!, medianP50Ms: probes.map((p) => p.p50Ms).sort((a, b) => a - b)[Math.floor(probes.length / 2)]! };
     const rec: Record<string, number>[] = [];
     for (const n of SIZES) {
       const dir = join(root, `recovery-${n}`);
       rec.push(await recovery(dir, n));
       rmSync(dir, { recursive: true, force: true });
     }
-    const best64 = Math.max(0, ...durable.filter((d) => d.writers! >= 64).map((d) => d.writesPerSec!));
+    const at64 = durable.filter((d) => d.writers! >= 64);
+    const best = at64.sort((a, b) => b.timesRawFsync! - a.timesRawFsync!)[0];
     const oneM = rec.find((r) => r.znodes! >= 1_000_000);
     const result = {
       benchmark: 'storage',
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: process.platform, dir: BASE },
       rawFsync: fsync,
-      durableWrites: durable,
+      durableWrites: durable.sort((a, b) => a.writers! - b.writers!),
       recovery: rec,
       acceptance: {
-        writesPerSecAt64PlusWriters: best64,
-        requiredWritesPerSec: 20 * fsync.fsyncsPerSec,
-        durableOver20xRawFsync: best64 >= 20 * fsync.fsyncsPerSec,
+        bestAt64PlusWriters: best ? { writers: best.writers, writesPerSec: best.writesPerSec, rawFsyncsPerSec: best.rawFsyncsPerSec, timesRawFsync: best.timesRawFsync } : null,
+        durableOver20xRawFsync: best ? best.timesRawFsync! >= 20 : null,
         recovery1MSeconds: oneM?.recoverySeconds ?? null,
         recovery1MUnder10s: oneM ? oneM.recoverySeconds! <= 10 : null,
       },
