@@ -177,10 +177,14 @@ describe('storage/level: corruption is detected, reported precisely, and never s
     assert.equal(r.digest, w.tree.digest());
   });
 
-  it('a snapshot with a damaged header, a missing chunk, or no end marker is not used', async () => {
+  it('a snapshot with a damaged header, a missing or cut chunk, or no end marker is not used', async () => {
     for (const [what, edit, kind, detail] of [
       ['header', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => flipValueByte(db, snapKey(z, SNAP_HEADER), 10), 'snapshot-corrupt', /header: checksum mismatch/],
       ['chunk', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => db.del(snapKey(z, SNAP_CHUNK, 0)), 'snapshot-corrupt', /chunk 0: missing/],
+      ['cut chunk', async (db: ClassicLevel<Bytes, Bytes>, z: bigint) => {
+        const v = (await db.get(snapKey(z, SNAP_CHUNK, 0)))!;
+        await db.put(snapKey(z, SNAP_CHUNK, 0), v.subarray(0, v.length - 7));
+      }, 'snapshot-corrupt', /chunk 0: checksum mismatch/],
       ['end', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => db.del(snapKey(z, SNAP_END)), 'snapshot-unfinished', /no end marker/],
     ] as const) {
       const dir = tempDir();
