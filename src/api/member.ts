@@ -12,6 +12,7 @@ import { formatZxid } from '../core/zxid.js';
 import { levelStorage } from '../storage/level.js';
 import { memoryStorage } from '../storage/memory.js';
 import type { Storage } from '../storage/types.js';
+import { parseHostPort, tcpTransport } from '../transport/tcp.js';
 import type { PeerAddresses, Transport } from '../transport/types.js';
 import { ZabPeer, type PersistOp, type Ready, type TreeSnapshot, type ZabEvent } from '../zab/peer.js';
 import { SessionTracker } from '../zab/sessionTracker.js';
@@ -165,6 +166,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private purgeTimer: unknown;
   private purging = false;
   private pumping = false;
+  private pumpScheduled = false;
   private persistQueue: PersistOp[] = [];
   private persisting = false;
   private holdApply = 0;
@@ -216,10 +218,7 @@ export class Member extends EventEmitter<MemberEvents> {
       ens.set(this.id, { address: '', role: 'participant' });
     }
     this.ensemble = ens;
-    if (ens.size > 1 && !config.transport) {
-      throw new KeeperError('BADARGUMENTS', undefined, `an ensemble of ${ens.size} members needs a transport (memoryNetwork().transport(id), tcpTransport(...) or libp2pTransport(...))`);
-    }
-    this.transport = config.transport;
+    this.transport = config.transport ?? (ens.size > 1 ? autoTcpTransport(this.id, ens, config.secret) : undefined);
     if (typeof config.storage === 'string') this.storage = levelStorage(config.storage, { forceSync: config.forceSync ?? true, logger: this.log });
     else this.storage = config.storage ?? memoryStorage();
     this.tree = new DataTree();
@@ -286,7 +285,11 @@ export class Member extends EventEmitter<MemberEvents> {
       };
       const peers = new Map<number, string>();
       for (const [id, m] of this.ensemble) peers.set(id, m.address);
-      await this.transport.start(this.id, peers as PeerAddresses);
+      try {
+        await this.transport.start(this.id, peers as PeerAddresses);
+      } catch (e) {
+        throw startupError(this.id, e);
+      }
       for (const p of this.transport.connected()) this.zab.peerUp(p);
     }
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.tickMs);
@@ -411,8 +414,22 @@ export class Member extends EventEmitter<MemberEvents> {
     }
   }
 
-  /** Carries out everything the ZAB peer produced, until it is quiet. Re-entrant calls just return. */
+  /**
+   * Schedules carrying out what the ZAB peer produced. Deferred to a microtask so that every
+   * request issued in the same turn shares one round: one PROPOSAL message per follower and one
+   * group-committed log append for all of them.
+   */
   pump(): void {
+    if (this.pumpScheduled || this._stopped) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pumpNow();
+    });
+  }
+
+  /** Carries out everything the ZAB peer produced, until it is quiet. Re-entrant calls just return. */
+  private pumpNow(): void {
     if (this.pumping || this._stopped) return;
     this.pumping = true;
     try {
@@ -1163,6 +1180,32 @@ export class Member extends EventEmitter<MemberEvents> {
   get trackedSessions(): number {
     return this.tracker.size;
   }
+}
+
+/**
+ * More than one member, no transport given: TCP on this member's ensemble address, authenticated
+ * with `secret` (what `conclave member --config` and most embedders want).
+ */
+function autoTcpTransport(id: number, ens: ReadonlyMap<number, { address: string }>, secret: string | Uint8Array | undefined): Transport {
+  if (secret === undefined || secret.length === 0) {
+    throw new KeeperError('BADARGUMENTS', undefined, `an ensemble of ${ens.size} members needs a transport: set \`secret\` (the same on every member) to use TCP on the ensemble addresses, or pass memoryNetwork().transport(id), tcpTransport(...) or libp2pTransport(...)`);
+  }
+  const listen = ens.get(id)!.address;
+  try {
+    parseHostPort(listen);
+  } catch {
+    throw new KeeperError('BADARGUMENTS', undefined, `member ${id}'s ensemble address '${listen}' is not 'host:port' (needed for the automatic TCP transport; IPv6 as '[::1]:2888')`);
+  }
+  return tcpTransport({ listen, secret });
+}
+
+/** A transport that cannot start, said in one line with what to fix (SPEC §7). */
+function startupError(id: number, e: unknown): Error {
+  const msg = e instanceof Error ? e.message : String(e);
+  const inUse = /EADDRINUSE/.exec(msg);
+  if (!inUse) return e instanceof Error ? e : new Error(msg);
+  const addr = /address already in use (\S+)/.exec(msg)?.[1] ?? /listen on (\S+?):? /.exec(msg)?.[1] ?? 'its address';
+  return new Error(`member ${id} cannot listen on ${addr}: the address is already in use (another member or program is listening there); stop it or give member ${id} another address`, { cause: e });
 }
 
 function* chunked<T>(items: T[], size: number): Generator<T[]> {
