@@ -282,6 +282,64 @@ describe('recipes on a 3-member ensemble: failures', function () {
     for (const l of latches.slice(1)) await l.latch.close();
   });
 
+  it('Mutex: a short partition (SUSPENDED → RECONNECTED) gives the lock up at once; the waiter gets it without waiting for an expiry', async () => {
+    const f = env.followers()[0]!;
+    const other = env.ids.find((id) => id !== f.id)!;
+    const hs = await env.session(f.id, { sessionTimeoutMs: 8000 });
+    const ws = await env.session(other, { sessionTimeoutMs: 8000 });
+    const holder = new Mutex(hs, '/locks/blip');
+    assert.ok(await holder.acquire());
+    const lost: string[] = [];
+    holder.on('lost', (st) => lost.push(st));
+    const waiter = new Mutex(ws, '/locks/blip');
+    const p = waiter.acquire({ timeoutMs: 20_000 });
+    await eventually(async () => (await waiter.getParticipantNodes()).length === 2, 'queued');
+    const cutAt = Date.now();
+    env.net.isolate(f.id);
+    await eventually(() => lost.length === 1, 'lost on SUSPENDED', 5000);
+    env.net.heal();
+    assert.ok(await p);
+    const took = Date.now() - cutAt;
+    assert.deepEqual(lost, ['SUSPENDED']);
+    assert.ok(took < 8000 * 0.6, `the waiter waited ${took} ms: for an expiry rather than for the reconnect`);
+    assert.equal(hs.state, 'RECONNECTED', 'the holder session survived');
+    timing('blip: waiter acquired after the cut (lock released on reconnect)', took);
+    await waiter.release();
+  });
+
+  it("LeaderSelector with interruptOn 'LOST' keeps leading through a short partition, and nobody else leads meanwhile", async () => {
+    const f = env.followers()[0]!;
+    const others = env.ids.filter((id) => id !== f.id);
+    const s = await env.session(f.id, { sessionTimeoutMs: 8000 });
+    let aborted = false;
+    const sel = new LeaderSelector(s, '/election/lostonly', async (signal) => {
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r()));
+      aborted = true;
+    }, { interruptOn: 'LOST' });
+    sel.start();
+    await eventually(() => sel.hasLeadership(), 'leads');
+    const rivals: LeaderSelector[] = [];
+    for (const id of others) {
+      const r = new LeaderSelector(await env.session(id), '/election/lostonly', async (signal) => {
+        await new Promise<void>((res) => signal.addEventListener('abort', () => res()));
+      });
+      r.start();
+      rivals.push(r);
+    }
+    env.net.isolate(f.id);
+    await eventually(() => s.state === 'SUSPENDED', 'suspended', 5000);
+    assert.ok(sel.hasLeadership(), 'still leading while suspended (LOST policy)');
+    await sleep(300);
+    env.net.heal();
+    await eventually(() => s.state === 'RECONNECTED', 'reconnected', 10_000);
+    await sleep(100);
+    assert.ok(sel.hasLeadership() && !aborted);
+    assert.ok(rivals.every((r) => !r.hasLeadership()), 'a rival led while the leader was only suspended');
+    await sel.close();
+    await eventually(() => rivals.some((r) => r.hasLeadership()), 'a rival leads after close');
+    await Promise.all(rivals.map((r) => r.close()));
+  });
+
   it('caches converge after a partition heals, reporting a delete + re-create made while they were cut off', async () => {
     const cacheMember = env.followers()[0]!;
     const others = env.ids.filter((id) => id !== cacheMember.id);
