@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerDumpLog } from './commands/dump-log.js';
 import { registerDumpSnapshot } from './commands/dump-snapshot.js';
+import { registerMember } from './commands/member.js';
+import { registerStatus } from './commands/status.js';
 
 /**
  * `conclave` — the command line. Each subcommand lives in its own file under ./commands and
  * registers itself on the program; add yours to `COMMANDS`.
  */
-const COMMANDS: ((program: Command) => void)[] = [registerDumpLog, registerDumpSnapshot];
+const COMMANDS: ((program: Command) => void)[] = [registerDumpLog, registerDumpSnapshot, registerMember, registerStatus];
 
 function version(): string {
   try {
