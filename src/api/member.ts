@@ -5,9 +5,9 @@ import { validatePath } from '../core/path.js';
 import { Preparer } from '../core/prep.js';
 import { validateRequestOp, type Request, type RequestOp } from '../core/request.js';
 import { copyStat, type Stat } from '../core/stat.js';
-import { DataTree, type ApplyResult } from '../core/tree.js';
+import { copySessionEntry, DataTree, LOCAL_ORIGIN, SESSION_REPLIES, type ApplyResult, type SessionEntry } from '../core/tree.js';
 import { NodeKind, type Txn } from '../core/txn.js';
-import { WatchManager, type Notification } from '../core/watches.js';
+import { WatchManager, type Notification, type WatchEventType } from '../core/watches.js';
 import { formatZxid } from '../core/zxid.js';
 import { levelStorage } from '../storage/level.js';
 import { memoryStorage } from '../storage/memory.js';
@@ -23,6 +23,7 @@ import { Session, type SessionBackend, type WatchSet } from './session.js';
 import type { SessionOptions, SessionState } from './types.js';
 import { deferred, type Deferred } from './util.js';
 import { loadTree, takeSnapshot } from './recovery.js';
+import { RemoteSessionServer, type RemoteClientLink } from './remote/server.js';
 
 /** How a member is configured (see API.md). */
 export interface MemberConfig {
@@ -82,13 +83,37 @@ export interface MemberEvents {
   serving: (serving: boolean) => void;
 }
 
+/**
+ * Where a member delivers what happens to a session it serves: the in-process {@link Session}
+ * (local sessions), or the connection of a remote client (src/api/remote/server.ts).
+ */
+export interface SessionSink {
+  readonly state: SessionState;
+  /** True for a remote client's connection: the member detaches it instead of suspending it. */
+  readonly remote?: boolean;
+  _notify(type: WatchEventType, path: string, zxid?: bigint): void;
+  /**
+   * Local sessions take the state as is. A remote sink ends its connection: LOST with
+   * SESSIONEXPIRED tells the client its session expired, CLOSED that it was closed, anything else
+   * that this member cannot serve it any more (the client moves to another member).
+   */
+  _setState(state: SessionState, code?: 'SESSIONEXPIRED' | 'CONNECTIONLOSS'): void;
+  /** The watches to re-register after the member serves again (local sessions only). */
+  _watchSet(): WatchSet;
+  /** The member is stopping gracefully: local sessions end, remote ones are let go to fail over. */
+  _memberStopping(): Promise<void>;
+}
+
+/** How a request's outcome gets back to whoever waits for it (a promise, or a remote connection). */
+type Reply<T> = Pick<Deferred<T>, 'resolve' | 'reject'>;
+
 interface LocalSession {
   id: bigint;
   timeoutMs: number;
   origin: string;
   auth: AuthId[];
-  session: Session | undefined;
-  pending: Map<number, Deferred<ApplyResult>>;
+  sink: SessionSink | undefined;
+  pending: Map<number, Reply<ApplyResult>>;
   cxid: number;
   /** Last zxid this session has seen (reply or event), for re-registering watches. */
   lastZxid: bigint;
@@ -181,6 +206,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private reapScheduled = false;
   private fatal: Error | undefined;
   private detachTransport: (() => void) | undefined;
+  private remoteServer: RemoteSessionServer | undefined;
 
   readonly stats: MemberStats;
   private readonly localBackend: SessionBackend;
@@ -348,8 +374,8 @@ export class Member extends EventEmitter<MemberEvents> {
     if (this.serving) {
       const closing: Promise<void>[] = [];
       for (const s of this.local.values()) {
-        if (s.created && !s.closing && s.session && s.session.state !== 'LOST' && s.session.state !== 'CLOSED') {
-          closing.push(Promise.race([s.session._memberStopping(), new Promise<void>((r) => this.clock.setTimeout(r, 2 * this.tickMs + 200))]));
+        if (s.created && !s.closing && s.sink && s.sink.state !== 'LOST' && s.sink.state !== 'CLOSED') {
+          closing.push(Promise.race([s.sink._memberStopping(), new Promise<void>((r) => this.clock.setTimeout(r, 2 * this.tickMs + 200))]));
         }
       }
       await Promise.all(closing);
@@ -508,9 +534,9 @@ export class Member extends EventEmitter<MemberEvents> {
       if (s.suspendedAt !== undefined) {
         s.suspendedAt = undefined;
         s.lastTouch = -Infinity;
-        const set = s.session?._watchSet();
+        const set = s.sink?._watchSet();
         if (set) this.setWatches(s, set);
-        s.session?._setState('RECONNECTED');
+        s.sink?._setState('RECONNECTED');
       }
     }
     this.touchLocalSessions(now);
@@ -523,6 +549,11 @@ export class Member extends EventEmitter<MemberEvents> {
     this.tracker.clear();
     this.prep.reset();
     for (const s of this.local.values()) {
+      if (s.sink?.remote) {
+        // A remote client moves to a member that serves (ZooKeeper closes its connections too).
+        this.failSession(s, 'CONNECTIONLOSS', 'SUSPENDED');
+        continue;
+      }
       for (const d of s.pending.values()) d.reject(new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} lost its leader; the operation may or may not have been applied`));
       s.pending.clear();
       for (const d of s.syncs.values()) d.reject(new KeeperError('CONNECTIONLOSS'));
@@ -532,7 +563,7 @@ export class Member extends EventEmitter<MemberEvents> {
         s.suspendedAt = now;
         // Like a dropped connection: the member forgets the session's watches; they are re-sent on reconnect.
         this.watches.removeSession(s.id);
-        s.session?._setState('SUSPENDED');
+        s.sink?._setState('SUSPENDED');
       }
     }
   }
@@ -609,7 +640,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private installSnapshot(s: TreeSnapshot): void {
     const tree = new DataTree();
     for (const n of s.nodes) tree.loadRecord(n);
-    for (const [id, e] of s.sessions) tree.sessions.set(id, { timeoutMs: e.timeoutMs, origin: e.origin });
+    for (const [id, e] of s.sessions) tree.sessions.set(id, copySessionEntry(e));
     tree.lastZxid = s.zxid;
     this.replaceTree(tree);
   }
@@ -631,8 +662,8 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private treeSnapshot(): TreeSnapshot {
     const nodes = [...this.tree.records()];
-    const sessions: [bigint, { timeoutMs: number; origin: string }][] = [];
-    for (const [id, e] of this.tree.sessions) sessions.push([id, { timeoutMs: e.timeoutMs, origin: e.origin }]);
+    const sessions: [bigint, SessionEntry][] = [];
+    for (const [id, e] of this.tree.sessions) sessions.push([id, copySessionEntry(e)]);
     return { zxid: this.tree.lastZxid, time: this.clock.now(), sessions, nodes };
   }
 
@@ -704,10 +735,10 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private deliver(n: Notification): void {
     const s = this.local.get(n.sessionId);
-    if (!s || !s.session) return;
+    if (!s || !s.sink) return;
     this.hooks?.delivered?.(this.id, n);
     if (n.zxid > s.lastZxid) s.lastZxid = n.zxid;
-    s.session._notify(n.type, n.path, n.zxid);
+    s.sink._notify(n.type, n.path, n.zxid);
   }
 
   // ------------------------------------------------------------------ containers and TTL
@@ -809,27 +840,35 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** A new session served by this member. Waits (up to connectTimeoutMs) for the member to serve. */
   async session(options: SessionOptions = {}): Promise<Session> {
-    return this.openSession(options, 'local', []);
+    return this.openSession(options, LOCAL_ORIGIN, []);
   }
 
-  /** @internal also used for remote sessions (origin = client address, extra identities such as ip). */
+  /** @internal a local session with extra identities (origin = where it comes from, for the per-origin limit). */
   async openSession(options: SessionOptions, origin: string, baseAuth: AuthId[], backend?: SessionBackend): Promise<Session> {
+    const s = await this.newSession(options, origin, baseAuth);
+    const session = new Session(s.id, s.timeoutMs, backend ?? this.localBackend, options.retry);
+    s.sink = session;
+    if (s.suspendedAt !== undefined) session._setState('SUSPENDED');
+    for (const a of options.auth ?? []) await session.addAuth(a.scheme, a.credentials);
+    return session;
+  }
+
+  /** Creates a session through a replicated createSession txn; it counts against its origin's limit from the start. */
+  private async newSession(options: SessionOptions, origin: string, baseAuth: AuthId[]): Promise<LocalSession> {
     if (this._stopped) throw new KeeperError('CONNECTIONLOSS', undefined, 'the member is stopped');
     const requested = options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs;
     if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= 0) {
       throw new KeeperError('BADARGUMENTS', undefined, 'sessionTimeoutMs must be a positive number');
     }
     const timeoutMs = Math.round(Math.min(this.maxSessionTimeoutMs, Math.max(this.minSessionTimeoutMs, requested)));
-    let count = 0;
-    for (const s of this.local.values()) if (s.origin === origin) count++;
-    if (count >= this.maxSessionsPerOrigin) {
-      throw new KeeperError('CONNECTIONLOSS', undefined, `too many sessions from ${origin} (${count}; maxSessionsPerOrigin=${this.maxSessionsPerOrigin}); close some or raise the limit`);
-    }
+    this.checkOriginLimit(origin);
     await this.ready(options.connectTimeoutMs ?? timeoutMs);
+    // Again: sessions from the same origin may have been opened while this one waited.
+    this.checkOriginLimit(origin);
     const sid = this.sessionBase + ++this.sessionSeq;
     const s: LocalSession = {
-      id: sid, timeoutMs, origin, auth: [{ scheme: 'ip', id: origin === 'local' ? '127.0.0.1' : origin }, ...baseAuth],
-      session: undefined, pending: new Map(), cxid: 0, lastZxid: 0n, lastTouch: this.clock.now(), suspendedAt: undefined,
+      id: sid, timeoutMs, origin, auth: [{ scheme: 'ip', id: origin === LOCAL_ORIGIN ? '127.0.0.1' : origin }, ...baseAuth],
+      sink: undefined, pending: new Map(), cxid: 0, lastZxid: 0n, lastTouch: this.clock.now(), suspendedAt: undefined,
       closing: false, lostLocally: false, created: false, syncs: new Map(),
     };
     this.local.set(sid, s);
@@ -844,11 +883,16 @@ export class Member extends EventEmitter<MemberEvents> {
       throw e;
     }
     s.created = true;
-    const session = new Session(sid, timeoutMs, backend ?? this.localBackend, options.retry);
-    s.session = session;
-    if (s.suspendedAt !== undefined) session._setState('SUSPENDED');
-    for (const a of options.auth ?? []) await session.addAuth(a.scheme, a.credentials);
-    return session;
+    return s;
+  }
+
+  /** maxSessionsPerOrigin (ZooKeeper's maxClientCnxns): local sessions count as 'local', remote ones by client address. */
+  private checkOriginLimit(origin: string): void {
+    let count = 0;
+    for (const s of this.local.values()) if (s.origin === origin) count++;
+    if (count >= this.maxSessionsPerOrigin) {
+      throw new KeeperError('CONNECTIONLOSS', undefined, `too many sessions from ${origin} (${count}; maxSessionsPerOrigin=${this.maxSessionsPerOrigin}); close some or raise the limit`);
+    }
   }
 
   private endSession(s: LocalSession, reason: 'close' | 'expire'): void {
@@ -862,14 +906,15 @@ export class Member extends EventEmitter<MemberEvents> {
     s.pending.clear();
     for (const d of s.syncs.values()) d.reject(new KeeperError(code));
     s.syncs.clear();
-    s.session?._setState(state, code);
+    s.sink?._setState(state, code);
   }
 
   private touchLocalSessions(now: number): void {
     const leader = this.zab.isLeader;
     const serving = this.zab.serving;
     for (const s of [...this.local.values()]) {
-      if (!s.created) continue;
+      // Remote sessions are touched when their client is heard from (touchRemote), not on a timer.
+      if (!s.created || s.sink?.remote) continue;
       if (s.suspendedAt !== undefined) {
         if (now - s.suspendedAt >= s.timeoutMs && !s.lostLocally) {
           // The ensemble may have expired us by now; stop pretending (Curator's LOST after the session timeout).
@@ -877,7 +922,7 @@ export class Member extends EventEmitter<MemberEvents> {
           this.watches.removeSession(s.id);
           for (const d of s.pending.values()) d.reject(new KeeperError('SESSIONEXPIRED'));
           s.pending.clear();
-          s.session?._setState('LOST');
+          s.sink?._setState('LOST');
         }
         continue;
       }
@@ -922,7 +967,7 @@ export class Member extends EventEmitter<MemberEvents> {
     for (const p of set.persistent) this.watches.add('persistent', p, s.id);
     for (const p of set.recursive) this.watches.add('recursive', p, s.id);
     if (this.tree.lastZxid > s.lastZxid) s.lastZxid = this.tree.lastZxid;
-    for (const [type, path] of fire) s.session?._notify(type, path);
+    for (const [type, path] of fire) s.sink?._notify(type, path);
   }
 
   /** Expires a session now, as the leader's tracker would (tests, admin). */
@@ -1134,6 +1179,135 @@ export class Member extends EventEmitter<MemberEvents> {
     }
   }
 
+  // ------------------------------------------------------------------ remote sessions
+
+  /**
+   * Serves a client connection: remote sessions (src/api/remote). Hand it every connection
+   * tcpTransport's `onClient` receives, e.g.
+   * `let m; tcpTransport({ listen, secret, onClient: (c) => m ? m.acceptClient(c) : c.close() })`.
+   */
+  acceptClient(conn: RemoteClientLink): void {
+    if (this._stopped) {
+      conn.close();
+      return;
+    }
+    (this.remoteServer ??= new RemoteSessionServer(this)).accept(conn);
+  }
+
+  /** @internal a new remote session: created like a local one, its events and state go to `sink`. */
+  async createRemoteSession(requestedTimeoutMs: number, origin: string, sink: SessionSink): Promise<{ id: bigint; timeoutMs: number }> {
+    const s = await this.newSession({ sessionTimeoutMs: requestedTimeoutMs, connectTimeoutMs: 0 }, origin, []);
+    s.sink = sink;
+    if (s.suspendedAt !== undefined || !this.serving) {
+      this.failSession(s, 'CONNECTIONLOSS', 'SUSPENDED');
+      throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} stopped serving`);
+    }
+    this.touchRemote(s.id);
+    return { id: s.id, timeoutMs: s.timeoutMs };
+  }
+
+  /**
+   * @internal re-attaches an existing session to a remote client (after its member was lost or
+   * its connection dropped). The caller checked the session password; `lastZxid` is the newest
+   * state the client saw, which this member's tree must not be behind (ZooKeeper's rule).
+   */
+  attachRemoteSession(sid: bigint, origin: string, lastZxid: bigint, sink: SessionSink): { timeoutMs: number } {
+    if (!this.serving) throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not serving (state ${this.state})`);
+    if (this.tree.lastZxid < lastZxid) {
+      throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is behind the client (at ${formatZxid(this.tree.lastZxid)}, client saw ${formatZxid(lastZxid)}); try another member`);
+    }
+    const e = this.tree.sessions.get(sid);
+    if (!e) throw new KeeperError('SESSIONEXPIRED');
+    const old = this.local.get(sid);
+    if (old) {
+      if (!old.sink?.remote) throw new KeeperError('SESSIONMOVED', undefined, 'a session of this member\'s own process cannot be attached remotely');
+      // The client's previous connection here is dead (it would not reconnect otherwise).
+      this.failSession(old, 'CONNECTIONLOSS', 'SUSPENDED');
+    }
+    this.checkOriginLimit(origin);
+    const s: LocalSession = {
+      id: sid, timeoutMs: e.timeoutMs, origin, auth: [{ scheme: 'ip', id: origin }],
+      sink, pending: new Map(), cxid: 0, lastZxid, lastTouch: this.clock.now(), suspendedAt: undefined,
+      closing: false, lostLocally: false, created: true, syncs: new Map(),
+    };
+    this.local.set(sid, s);
+    this.touchRemote(sid);
+    return { timeoutMs: e.timeoutMs };
+  }
+
+  /** @internal re-registers a remote session's watches relative to what it saw last (SetWatches). */
+  setWatchesFor(sid: bigint, set: WatchSet): void {
+    this.setWatches(this.sessionFor(sid), set);
+  }
+
+  /** @internal the client of a remote session is gone from this member: forget the session here (it expires unless the client re-attaches). */
+  detachRemoteSession(sid: bigint, sink: SessionSink): void {
+    const s = this.local.get(sid);
+    if (s && s.sink === sink) this.failSession(s, 'CONNECTIONLOSS', 'SUSPENDED');
+  }
+
+  /** @internal a remote session's client was heard from: it is alive (relayed to the leader like local sessions' heartbeats). */
+  touchRemote(sid: bigint): void {
+    const s = this.local.get(sid);
+    if (!s || !this.serving) return;
+    s.lastTouch = this.clock.now();
+    if (this.zab.isLeader) this.tracker.touch(sid, s.lastTouch);
+    else this.zab.touch(sid, s.timeoutMs);
+  }
+
+  /**
+   * @internal a remote session's write, with the client's request id. Ids increase per session;
+   * a resent request that this member's tree shows applied is answered from the session's
+   * recorded results; one not applied here yet is submitted again (the leader drops it if it was
+   * applied or prepared already, and the original's commit answers it here).
+   */
+  remoteWriteFor(sid: bigint, cxid: number, op: RequestOp, reply: Reply<ApplyResult>): void {
+    validateRequestOp(op, this.maxDataBytes);
+    const s = this.sessionFor(sid);
+    if (op.type === 'createSession' || op.type === 'closeSession' || op.type === 'reap') {
+      throw new KeeperError('BADARGUMENTS', undefined, `${op.type} is not a client request`);
+    }
+    this.takeRemoteCxid(s, cxid);
+    const e = this.tree.sessions.get(sid);
+    if (e?.lastCxid !== undefined && cxid <= e.lastCxid) {
+      const hit = e.replies?.find((x) => x.cxid === cxid);
+      if (!hit) {
+        throw new KeeperError('BADARGUMENTS', undefined, `request ${cxid} was applied already and its result is no longer kept (a client keeps at most ${SESSION_REPLIES} writes outstanding)`);
+      }
+      reply.resolve(hit.result);
+      return;
+    }
+    if (s.pending.size >= SESSION_REPLIES) {
+      throw new KeeperError('BADARGUMENTS', undefined, `more than ${SESSION_REPLIES} writes outstanding on one session`);
+    }
+    s.pending.set(cxid, reply);
+    this.stats.requests++;
+    this.submit({ sessionId: sid, cxid, op, auth: s.auth });
+  }
+
+  /** @internal a remote client closes its session (request id `cxid`); answered once the closeSession txn applied. */
+  remoteCloseFor(sid: bigint, cxid: number, reply: Reply<ApplyResult>): void {
+    const s = this.sessionFor(sid);
+    this.takeRemoteCxid(s, cxid);
+    s.closing = true;
+    s.pending.set(cxid, reply);
+    this.submit({ sessionId: sid, cxid, op: { type: 'closeSession', reason: 'close' }, auth: [] });
+  }
+
+  private takeRemoteCxid(s: LocalSession, cxid: number): void {
+    if (!Number.isSafeInteger(cxid) || cxid <= s.cxid) {
+      throw new KeeperError('BADARGUMENTS', undefined, `request id ${String(cxid)} does not increase (last ${s.cxid})`);
+    }
+    s.cxid = cxid;
+  }
+
+  /** @internal */
+  removeWatchFor(sid: bigint, kind: 'persistent' | 'recursive', path: string): void {
+    validatePath(path);
+    this.sessionFor(sid);
+    this.watches.remove(kind, path, sid);
+  }
+
   // ------------------------------------------------------------------ admin
 
   /** Four-letter-word equivalents, as typed objects. */
@@ -1153,7 +1327,7 @@ export class Member extends EventEmitter<MemberEvents> {
   localSessionsReport(): { id: bigint; timeoutMs: number; origin: string; pending: number; lastZxid: bigint; state: string }[] {
     return [...this.local.values()].map((s) => ({
       id: s.id, timeoutMs: s.timeoutMs, origin: s.origin, pending: s.pending.size, lastZxid: s.lastZxid,
-      state: s.session?.state ?? 'CONNECTING',
+      state: s.sink?.state ?? 'CONNECTING',
     }));
   }
 

@@ -45,7 +45,8 @@ export interface NewLeaderMsg { t: 'newleader'; epoch: number; zxid: bigint }
 export interface AckMsg { t: 'ack'; epoch: number; zxid: bigint; newleader: boolean }
 /** Leader → learner: UPTODATE; commit up to `committed` and start serving. */
 export interface UpToDateMsg { t: 'uptodate'; epoch: number; committed: bigint }
-export interface ProposalMsg { t: 'proposal'; epoch: number; txn: Txn }
+/** Leader → follower: proposals, in zxid order (batched: every txn proposed in one round goes in one message). */
+export interface ProposalMsg { t: 'proposal'; epoch: number; txns: Txn[] }
 /** Leader → follower: everything ≤ zxid is committed. */
 export interface CommitMsg { t: 'commit'; epoch: number; zxid: bigint }
 /** Leader → observer: a committed txn. */
@@ -149,7 +150,8 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'newleader': return isBig(x.zxid);
     case 'ack': return isBig(x.zxid) && typeof x.newleader === 'boolean';
     case 'uptodate': return isBig(x.committed);
-    case 'proposal': case 'inform': return isValidTxn(x.txn);
+    case 'proposal': return Array.isArray(x.txns) && x.txns.length > 0 && x.txns.every(isValidTxn);
+    case 'inform': return isValidTxn(x.txn);
     case 'commit': return isBig(x.zxid);
     case 'request': return isRequest(x.req);
     case 'ping': return isInt(x.seq) && (x.committed === undefined || isBig(x.committed)) && Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));

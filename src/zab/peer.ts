@@ -122,6 +122,8 @@ interface LeaderState {
   pingSeq: number;
   /** Last tick each voter was seen synced: a learner briefly re-syncing does not cost the leader its quorum. */
   syncedAt: Map<number, number>;
+  /** Proposals not yet sent: everything proposed in one round goes to each follower in one message. */
+  unsent: Txn[];
   acceptedEpochPersisting: boolean;
   currentEpochPersisting: boolean;
 }
@@ -258,12 +260,14 @@ export class ZabPeer {
 
   /** Takes the outputs accumulated since the last call. */
   takeReady(): Ready {
+    this.flushProposals();
     const r = this.out;
     this.out = emptyReady();
     return r;
   }
 
   hasReady(): boolean {
+    if (this.lead && this.lead.unsent.length > 0) return true;
     const o = this.out;
     return o.messages.length > 0 || o.persist.length > 0 || o.commits.length > 0 || o.requests.length > 0
       || o.syncDone.length > 0 || o.touches.length > 0 || o.events.length > 0;
@@ -384,10 +388,17 @@ export class ZabPeer {
       throw new Error(`propose: zxid ${formatZxid(txn.zxid)} out of order (last ${formatZxid(this.lastLogged)})`);
     }
     this.logTxn(txn);
+    l.unsent.push(txn);
+  }
+
+  /** Sends the proposals of this round to every follower, as one message each. */
+  private flushProposals(): void {
+    const l = this.lead;
+    if (!l || l.unsent.length === 0) return;
+    const txns = l.unsent;
+    l.unsent = [];
     for (const h of l.learners.values()) {
-      if (!h.observer && (h.phase === 'syncing' || h.phase === 'synced')) {
-        this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn });
-      }
+      if (!h.observer && (h.phase === 'syncing' || h.phase === 'synced')) this.toLearner(h, { t: 'proposal', epoch: l.epoch, txns });
     }
   }
 
@@ -658,7 +669,7 @@ export class ZabPeer {
       this.state = 'leading';
       this.lead = {
         epoch: 0, phase: 'discovery', startedTick: this.tickCount, connecting: new Map([[this.id, this.acceptedEpoch]]),
-        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0, syncedAt: new Map(),
+        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0, syncedAt: new Map(), unsent: [],
         acceptedEpochPersisting: false, currentEpochPersisting: false,
       };
       this.out.events.push({ type: 'state', state: 'leading', leader: this.id, epoch: this.currentEpoch });
@@ -874,7 +885,7 @@ export class ZabPeer {
         for (let j = i; j < Math.min(committedEnd, i + chunk); j++) txns.push(this.windowAt(j));
         this.toLearner(h, { t: 'diff', epoch: l.epoch, txns });
       }
-      for (let j = Math.max(from, committedEnd); j < to; j++) this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
+      this.sendOutstanding(h, Math.max(from, committedEnd), to);
       this.info('syncing learner', {
         learner: h.id, mode: peerLast > common ? 'TRUNC+DIFF' : 'DIFF', peerLast: formatZxid(peerLast),
         common: formatZxid(common), txns: to - from,
@@ -906,8 +917,18 @@ export class ZabPeer {
       for (let j = from; j < committedEnd; j++) txns.push(this.windowAt(j));
       for (let i = 0; i < txns.length; i += chunk) this.toLearner(h, { t: 'diff', epoch: l.epoch, txns: txns.slice(i, i + chunk) });
     }
-    for (let j = Math.max(from, committedEnd); j < to; j++) this.toLearner(h, { t: 'proposal', epoch: l.epoch, txn: this.windowAt(j) });
+    this.sendOutstanding(h, Math.max(from, committedEnd), to);
     this.info('syncing learner', { learner: h.id, mode: 'SNAP', zxid: formatZxid(snap.zxid), nodes: snap.nodes.length });
+  }
+
+  /** Proposals still in flight (window indexes [from, to)) for a learner being synced. */
+  private sendOutstanding(h: LearnerHandle, from: number, to: number): void {
+    const l = this.lead!;
+    for (let i = from; i < to; i += this.cfg.chunkSize) {
+      const txns: Txn[] = [];
+      for (let j = i; j < Math.min(to, i + this.cfg.chunkSize); j++) txns.push(this.windowAt(j));
+      this.toLearner(h, { t: 'proposal', epoch: l.epoch, txns });
+    }
   }
 
   private tryCommit(): void {
@@ -1128,7 +1149,7 @@ export class ZabPeer {
         return;
       case 'proposal':
         if (this.state !== 'following') return;
-        if (!this.acceptTxn(msg.txn, 'proposal')) return;
+        for (const t of msg.txns) if (!this.acceptTxn(t, 'proposal')) return;
         return;
       case 'inform':
         if (this.state !== 'observing') return;
@@ -1235,6 +1256,8 @@ export class ZabPeer {
   }
 
   private toLearner(h: LearnerHandle, msg: ZabMessage & Sequenced): void {
+    // Anything sent to a learner goes after the proposals made before it.
+    if (msg.t !== 'proposal' && this.lead && this.lead.unsent.length > 0) this.flushProposals();
     msg.c = h.conn;
     msg.s = ++h.sendSeq;
     this.out.messages.push([h.id, msg]);

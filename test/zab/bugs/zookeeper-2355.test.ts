@@ -25,7 +25,7 @@ describe('ZOOKEEPER-2355: a lost closeSession proposal never leaves an orphan ep
       let dropped = false;
       c.filter((from, to, raw) => {
         const msg = raw as ZabMessage;
-        if (from === leader.id && to === f && msg.t === 'proposal' && msg.txn.op.type === 'closeSession' && !dropped) {
+        if (from === leader.id && to === f && msg.t === 'proposal' && msg.txns.some((t) => t.op.type === 'closeSession') && !dropped) {
           dropped = true;
           return 'drop';
         }

@@ -30,7 +30,7 @@ describe('ZOOKEEPER-3911/-4646/-4643: a learner never ACKs what is not durable',
         const msg = raw as ZabMessage;
         if (from !== f && to === f) {
           if (msg.t === 'diff') for (const t of msg.txns) if (t.zxid > sentToF) sentToF = t.zxid;
-          if (msg.t === 'proposal' && msg.txn.zxid > sentToF) sentToF = msg.txn.zxid;
+          if (msg.t === 'proposal') for (const t of msg.txns) if (t.zxid > sentToF) sentToF = t.zxid;
           if (msg.t === 'newleader') sentBeforeNewLeader = sentToF;
           if (msg.t === 'snap') sentToF = msg.zxid;
         }
