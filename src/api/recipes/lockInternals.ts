@@ -5,7 +5,7 @@ import type { Data } from '../types.js';
 import { connectionGeneration } from './connection.js';
 import { createProtected } from './protected.js';
 import {
-  checkAborted, childPath, Deadline, deleteEventually, isConnected, isDead, sessionGone, sortBySequence, TIMED_OUT,
+  checkAborted, childPath, cleanUp, Deadline, deleteEventually, isConnected, isDead, sessionGone, sortBySequence, TIMED_OUT,
   trigger, waitFor, whenConnected, type WaitOptions,
 } from './util.js';
 
@@ -109,7 +109,7 @@ export class LockInternals {
       }
       throw new KeeperError('SYSTEMERROR', created.path, `${this.what}: no decision after ${MAX_ROUNDS} rounds`);
     } finally {
-      if (!held) void deleteEventually(this.session, created.path);
+      if (!held) await cleanUp(this.session, created.path);
     }
   }
 

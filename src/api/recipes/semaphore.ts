@@ -6,7 +6,7 @@ import type { Data, SessionState } from '../types.js';
 import { Mutex, type InterProcessLock, type LockEvents } from './mutex.js';
 import { createProtected } from './protected.js';
 import {
-  checkAborted, checkPath, childPath, Deadline, deleteEventually, isConnected, sortBySequence, TIMED_OUT, trigger,
+  checkAborted, checkPath, childPath, cleanUp, Deadline, deleteEventually, isConnected, sortBySequence, TIMED_OUT, trigger,
   waitFor, whenConnected, type WaitOptions,
 } from './util.js';
 
@@ -156,7 +156,7 @@ export class Semaphore {
         }
         throw new KeeperError('SYSTEMERROR', created.path, 'Semaphore: no decision after 1000000 rounds');
       } finally {
-        if (!keep) void deleteEventually(this.session, created.path);
+        if (!keep) await cleanUp(this.session, created.path);
       }
     } finally {
       await this.lock.release().catch(() => undefined);

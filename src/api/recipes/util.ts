@@ -284,6 +284,23 @@ export function deleteEventually(session: Session, path: string, onDone?: (delet
   return run();
 }
 
+/**
+ * Deletes a node we no longer want (an abandoned lock or lease node): right away when the session
+ * is connected — so that a call that gave up has left nothing behind when it returns — and
+ * otherwise as soon as it reconnects.
+ */
+export async function cleanUp(session: Session, path: string): Promise<void> {
+  if (isConnected(session.state)) {
+    try {
+      await deleteIfExists(session, path);
+      return;
+    } catch (e) {
+      if (!isCode(e, 'CONNECTIONLOSS')) return;
+    }
+  }
+  void deleteEventually(session, path);
+}
+
 /** A tiny FIFO mutex for serializing a recipe's internal async steps. */
 export class Serial {
   private tail: Promise<unknown> = Promise.resolve();
