@@ -425,8 +425,13 @@ export interface MemberProcessConfig {
   idSource: string;
   /** The MemberConfig (storage = the LevelDB directory; no transport: the caller builds it from `listen`/`secret`). */
   member: MemberConfig;
-  /** This member's TCP listen address, when the config has server lines. */
+  /**
+   * This member's TCP listen address: its server.N address (members and remote sessions), or for a
+   * standalone member without server lines, clientPortAddress:clientPort (remote sessions only).
+   */
   listen: string | undefined;
+  /** An extra listener for remote sessions only: clientPort (or server.N's `;port`) when it differs from `listen`. */
+  clientListen: string | undefined;
   /** The ensemble secret: `secret`, else `secretFile`'s contents, else $CONCLAVE_SECRET. */
   secret: string | undefined;
   dataDir: string;
@@ -500,7 +505,16 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
 
   const member = toMemberConfig(cfg, id);
   if (secret !== undefined) member.secret = secret;
-  const listen = self ? (cfg.quorumListenOnAllIPs ? hostPort(self.host.includes(':') ? '::' : '0.0.0.0', self.port) : self.address) : undefined;
+  const clientAddress = self?.clientAddress ?? (cfg.clientPort !== undefined ? hostPort(cfg.clientPortAddress ?? '0.0.0.0', cfg.clientPort) : undefined);
+  let listen: string | undefined;
+  let clientListen: string | undefined;
+  if (self) {
+    listen = cfg.quorumListenOnAllIPs ? hostPort(self.host.includes(':') ? '::' : '0.0.0.0', self.port) : self.address;
+    if (clientAddress !== undefined && clientAddress !== listen) clientListen = clientAddress;
+  } else if (clientAddress !== undefined) {
+    listen = clientAddress;
+    member.ensemble = { [id]: clientAddress };
+  }
   const storageDir = cfg.dataLogDir ?? cfg.dataDir;
   return {
     path: abs,
@@ -509,6 +523,7 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
     idSource,
     member,
     listen,
+    clientListen,
     secret,
     dataDir: cfg.dataDir,
     storageDir,

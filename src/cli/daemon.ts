@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type MemberProcessConfig } from '../api/config
 import { defaultLogger, type LogLevel } from '../api/log.js';
 import { startMember, type Member } from '../api/member.js';
 import { StorageError } from '../storage/errors.js';
-import { tcpTransport } from '../transport/tcp.js';
+import { tcpTransport, type ClientConnection, type TcpTransport } from '../transport/tcp.js';
 import type { Transport } from '../transport/types.js';
 
 /**
@@ -145,10 +145,19 @@ function startupMessage(c: MemberProcessConfig, e: unknown): string {
   return msg;
 }
 
+function clientPortMessage(c: MemberProcessConfig, e: unknown): string {
+  const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  const port = c.clientListen?.replace(/^.*:/, '') ?? '';
+  if (/EADDRINUSE|already in use/.test(msg)) return `clientPort ${c.clientListen} is already in use: another member or program listens there; stop it (see: lsof -i :${port}) or change clientPort in ${c.path}`;
+  if (/EADDRNOTAVAIL/.test(msg)) return `clientPortAddress in ${c.path} (${c.clientListen}) is not an address of this machine; fix it or remove it to listen on all addresses`;
+  return `cannot listen on clientPort ${c.clientListen}: ${msg}`;
+}
+
 interface Running {
   config: MemberProcessConfig;
   member: Member;
   admin: AdminServer | undefined;
+  clients: TcpTransport | undefined;
 }
 
 /** The one-line reply of a member process to the `start` that spawned it. */
@@ -194,32 +203,50 @@ async function boot(c: MemberProcessConfig): Promise<Running> {
   }
   const level = (c.cfg.logLevel ?? (process.env.CONCLAVE_LOG_LEVEL as LogLevel | undefined) ?? 'info');
   const logger = defaultLogger(level);
+  // Remote sessions arrive on the member's TCP listener (and on clientPort, when it is another
+  // address); they are handed to the member once it exists.
+  let member: Member | undefined;
+  const onClient = (conn: ClientConnection): void => {
+    if (member) member.acceptClient(conn);
+    else conn.close();
+  };
   let transport: Transport | undefined;
   if (c.listen !== undefined) {
-    // A standalone member with a server line still listens (for tools and remote sessions); with
-    // no other member to authenticate, a random secret will do.
-    transport = tcpTransport({ listen: c.listen, secret: c.secret ?? randomBytes(32) });
+    // A standalone member still listens (for remote sessions); with no other member to
+    // authenticate, a random secret will do.
+    transport = tcpTransport({ listen: c.listen, secret: c.secret ?? randomBytes(32), onClient });
   }
-  let member: Member;
   try {
     member = await startMember({ ...c.member, logger, ...(transport ? { transport } : {}) });
   } catch (e) {
     throw new StartupError(startupMessage(c, e));
+  }
+  let clients: TcpTransport | undefined;
+  if (c.clientListen !== undefined) {
+    // A listener for sessions only: no member knows its random secret, so none can join through it.
+    clients = tcpTransport({ listen: c.clientListen, secret: randomBytes(32), onClient });
+    try {
+      await clients.start(c.id, new Map([[c.id, c.clientListen]]));
+    } catch (e) {
+      await member.stop().catch(() => undefined);
+      throw new StartupError(clientPortMessage(c, e));
+    }
   }
   let admin: AdminServer | undefined;
   if (c.admin.enabled) {
     try {
       admin = await startAdminServer(member, { host: c.admin.host, port: c.admin.port });
     } catch (e) {
+      await clients?.stop().catch(() => undefined);
       await member.stop().catch(() => undefined);
       throw new StartupError(startupMessage(c, e));
     }
   }
   writeAtomic(c.pidFile, `${process.pid}\n`);
   writeAtomic(c.runFile, JSON.stringify({ pid: process.pid, id: c.id, admin: admin?.url ?? null, config: c.path, log: c.logFile, startedAt: new Date().toISOString() }) + '\n');
-  const running: Running = { config: c, member, admin };
+  const running: Running = { config: c, member, admin, clients };
   installStop(running);
-  member.log.info({ id: c.id, config: c.path, admin: admin?.url ?? null, listen: c.listen ?? null, storage: c.storageDir, pid: process.pid, state: member.state }, 'member process started');
+  member.log.info({ id: c.id, config: c.path, admin: admin?.url ?? null, listen: c.listen ?? null, clientListen: c.clientListen ?? null, storage: c.storageDir, pid: process.pid, state: member.state }, 'member process started');
   report({ t: 'started', pid: process.pid, id: c.id, admin: admin?.url ?? null, mode: member.state });
   return running;
 }
@@ -243,6 +270,7 @@ function installStop(r: Running): void {
     void (async () => {
       try {
         await r.admin?.close();
+        await r.clients?.stop();
         await r.member.stop();
       } catch (e) {
         r.member.log.error({ err: (e as Error).message }, 'error while stopping');

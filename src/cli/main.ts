@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerDumpLog } from './commands/dump-log.js';
 import { registerDumpSnapshot } from './commands/dump-snapshot.js';
+import { registerCli } from './commands/cli.js';
 import { registerMember } from './commands/member.js';
 import { registerStatus } from './commands/status.js';
 
@@ -10,7 +11,7 @@ import { registerStatus } from './commands/status.js';
  * `conclave` — the command line. Each subcommand lives in its own file under ./commands and
  * registers itself on the program; add yours to `COMMANDS`.
  */
-const COMMANDS: ((program: Command) => void)[] = [registerDumpLog, registerDumpSnapshot, registerMember, registerStatus];
+const COMMANDS: ((program: Command) => void)[] = [registerDumpLog, registerDumpSnapshot, registerMember, registerStatus, registerCli];
 
 function version(): string {
   try {
