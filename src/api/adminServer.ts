@@ -121,22 +121,20 @@ function hostOfHeader(h: string): string {
   return h.replace(/:\d+$/, '');
 }
 
-interface Snapshot {
-  at: number;
-  mntr: Record<string, unknown>;
-}
-
 /** Builds the Prometheus registry for a member: everything mntr has, with HELP and types. */
 function buildRegistry(member: Member, processMetrics: boolean): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ member: String(member.id) });
   if (processMetrics) collectDefaultMetrics({ register: registry });
-  // One mntr per scrape, shared by every metric's collect().
-  let snap: Snapshot | undefined;
+  // One mntr per scrape, shared by every metric's collect(): prom-client calls the collect()s of a
+  // scrape synchronously in registration order, and conclave_info (registered first) refreshes it.
+  let snap: Record<string, unknown> | undefined;
+  const refresh = (): void => {
+    snap = runAdmin(member, 'mntr');
+  };
   const mntr = (): Record<string, unknown> => {
-    const now = Date.now();
-    if (!snap || now - snap.at > 50) snap = { at: now, mntr: runAdmin(member, 'mntr') };
-    return snap.mntr;
+    if (!snap) refresh();
+    return snap!;
   };
   const num = (k: string): number => {
     const v = mntr()[k];
@@ -155,7 +153,10 @@ function buildRegistry(member: Member, processMetrics: boolean): Registry {
 
   new Gauge({
     name: 'conclave_info', help: 'Constant 1, labelled with the conclave version.', labelNames: ['version'], registers: [registry],
-    collect() { this.set({ version: VERSION }, 1); },
+    collect() {
+      refresh();
+      this.set({ version: VERSION }, 1);
+    },
   });
   new Gauge({
     name: 'conclave_server_state', help: 'The member\'s role: 1 for the current state (standalone, leader, follower, observer, looking, stopped), 0 for the others.',
