@@ -298,6 +298,8 @@ const QUEUE_MARKER = 'qn-';
 /**
  * A distributed FIFO queue (Curator's DistributedQueue) on persistent sequential nodes: any
  * number of producers and consumers; each item is consumed exactly once, in queue order.
+ * Besides the items (`_c_<guid>-qn-<seq>`), the queue path holds one small ephemeral receipt node
+ * per consumer object (`_r_<guid>`, removed by close() or with the session).
  */
 export class Queue<T = Uint8Array> extends BaseQueue<T> {
   constructor(session: Session, path: string, options: QueueOptions<T> = {}) {
