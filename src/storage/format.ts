@@ -186,7 +186,7 @@ export function encodeSnapshotHeader(header: SnapshotHeader): Buffer {
   return sealBytes(T_SNAP_HEADER, 0, encode({
     zxid: header.zxid,
     time: header.time,
-    sessions: header.sessions.map((s) => ({ id: s.id, timeoutMs: s.timeoutMs, origin: s.origin })),
+    sessions: header.sessions.map(sessionRecord),
     nodeCount: header.nodeCount ?? 0,
   }));
 }
@@ -207,8 +207,24 @@ export function decodeSnapshotHeader(zxid: bigint, value: Uint8Array): SnapshotH
     if (!s || typeof s.id !== 'bigint' || typeof s.timeoutMs !== 'number' || typeof s.origin !== 'string') {
       throw new CorruptRecordError(where, 'malformed session entry');
     }
+    // Optional (absent in snapshots written before remote sessions): last applied request id, recent results.
+    if (s.lastCxid !== undefined && !(Number.isSafeInteger(s.lastCxid) && s.lastCxid >= 0)) {
+      throw new CorruptRecordError(where, 'malformed session entry (lastCxid)');
+    }
+    if (s.replies !== undefined && !(Array.isArray(s.replies) && s.replies.every((r) => r !== null && typeof r === 'object'
+      && Number.isSafeInteger(r.cxid) && r.result !== null && typeof r.result === 'object' && typeof r.result.ok === 'boolean'))) {
+      throw new CorruptRecordError(where, 'malformed session entry (replies)');
+    }
   }
   return h;
+}
+
+/** A session of the header as stored: the optional fields only when present (older readers ignore them). */
+function sessionRecord(s: SnapshotHeader['sessions'][number]): Record<string, unknown> {
+  const r: Record<string, unknown> = { id: s.id, timeoutMs: s.timeoutMs, origin: s.origin };
+  if (s.lastCxid !== undefined) r.lastCxid = s.lastCxid;
+  if (s.replies !== undefined && s.replies.length > 0) r.replies = s.replies;
+  return r;
 }
 
 export interface SnapshotEnd {

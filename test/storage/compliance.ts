@@ -171,7 +171,8 @@ export function storageCompliance(name: string, h: StorageHarness): void {
       const txns = [...w.steps(150), ...w.bulk(50)];
       await s.append(txns);
       const nodes = [...w.tree.records()];
-      const sessions = [...w.tree.sessions].map(([id, e]) => ({ id, timeoutMs: e.timeoutMs, origin: e.origin }));
+      // Whatever a session entry holds comes back (here an extra field, as the tree may add).
+      const sessions = [...w.tree.sessions].map(([id, e], i) => ({ id, timeoutMs: e.timeoutMs, origin: e.origin, lastCxid: i + 1 }));
       await s.writeSnapshot(header(txns[20]!.zxid), [nodes.slice(0, 3)]);
       // Chunks of any size, sync or async.
       async function* gen(): AsyncGenerator<SnapshotNode[]> {
