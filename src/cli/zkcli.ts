@@ -278,7 +278,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: 's', valued: 'v', min: 2, max: 3,
     async run(sh, a) {
       const [path, data, legacyVersion] = a.args as [string, string, string | undefined];
-      const version = intOption(a.values.get('v') ?? legacyVersion, 'version') ?? -1;
+      const version = intOption(a.values.get('v') ?? legacyVersion, a.values.has('v') ? '-v version' : 'version') ?? -1;
       const stat = await sh.session().setData(path, data, { version });
       if (a.flags.has('s')) for (const l of formatStat(stat)) sh.out(l);
     },
@@ -288,7 +288,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     valued: 'v', min: 1, max: 2,
     async run(sh, a) {
       const [path, legacyVersion] = a.args as [string, string | undefined];
-      await sh.session().delete(path, { version: intOption(a.values.get('v') ?? legacyVersion, 'version') ?? -1 });
+      await sh.session().delete(path, { version: intOption(a.values.get('v') ?? legacyVersion, a.values.has('v') ? '-v version' : 'version') ?? -1 });
     },
   },
   deleteall: {
@@ -578,7 +578,7 @@ export class ZkShell {
     try {
       await spec.run(this, parsed);
     } catch (e) {
-      this.output.err(e instanceof UsageError && /^(-|TTL|wrong)/.test(e.message) ? `${e.message}; usage: ${spec.usage}` : errorText(e, parsed.args[0]));
+      this.output.err(errorText(e, parsed.args[0]));
       throw e;
     }
   }
