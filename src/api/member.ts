@@ -12,7 +12,7 @@ import { formatZxid } from '../core/zxid.js';
 import { levelStorage } from '../storage/level.js';
 import { memoryStorage } from '../storage/memory.js';
 import type { Storage } from '../storage/types.js';
-import { parseHostPort, tcpTransport } from '../transport/tcp.js';
+import { parseHostPort, tcpTransport, type ClientConnection } from '../transport/tcp.js';
 import type { PeerAddresses, Transport } from '../transport/types.js';
 import { ZabPeer, type PersistOp, type Ready, type TreeSnapshot, type ZabEvent } from '../zab/peer.js';
 import { SessionTracker } from '../zab/sessionTracker.js';
@@ -244,7 +244,7 @@ export class Member extends EventEmitter<MemberEvents> {
       ens.set(this.id, { address: '', role: 'participant' });
     }
     this.ensemble = ens;
-    this.transport = config.transport ?? (ens.size > 1 ? autoTcpTransport(this.id, ens, config.secret) : undefined);
+    this.transport = config.transport ?? (ens.size > 1 ? autoTcpTransport(this.id, ens, config.secret, (c) => this.acceptClient(c)) : undefined);
     if (typeof config.storage === 'string') this.storage = levelStorage(config.storage, { forceSync: config.forceSync ?? true, logger: this.log });
     else this.storage = config.storage ?? memoryStorage();
     this.tree = new DataTree();
@@ -1358,9 +1358,10 @@ export class Member extends EventEmitter<MemberEvents> {
 
 /**
  * More than one member, no transport given: TCP on this member's ensemble address, authenticated
- * with `secret` (what `conclave member --config` and most embedders want).
+ * with `secret` (what `conclave member --config` and most embedders want); client connections on
+ * that address become remote sessions (connect()).
  */
-function autoTcpTransport(id: number, ens: ReadonlyMap<number, { address: string }>, secret: string | Uint8Array | undefined): Transport {
+function autoTcpTransport(id: number, ens: ReadonlyMap<number, { address: string }>, secret: string | Uint8Array | undefined, onClient: (c: ClientConnection) => void): Transport {
   if (secret === undefined || secret.length === 0) {
     throw new KeeperError('BADARGUMENTS', undefined, `an ensemble of ${ens.size} members needs a transport: set \`secret\` (the same on every member) to use TCP on the ensemble addresses, or pass memoryNetwork().transport(id), tcpTransport(...) or libp2pTransport(...)`);
   }
@@ -1370,7 +1371,7 @@ function autoTcpTransport(id: number, ens: ReadonlyMap<number, { address: string
   } catch {
     throw new KeeperError('BADARGUMENTS', undefined, `member ${id}'s ensemble address '${listen}' is not 'host:port' (needed for the automatic TCP transport; IPv6 as '[::1]:2888')`);
   }
-  return tcpTransport({ listen, secret });
+  return tcpTransport({ listen, secret, onClient });
 }
 
 /** A transport that cannot start, said in one line with what to fix (SPEC §7). */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { startMember, type Member } from '../../src/index.js';
+import { connect, startMember, type Member } from '../../src/index.js';
 import { freePorts } from './harness.js';
 
 /**
@@ -49,6 +49,10 @@ describe('startMember: automatic TCP transport and one-line start-up errors', fu
     const other = await ms[2]!.session();
     await other.sync('/auto');
     assert.equal(new TextDecoder().decode((await other.getData('/auto')).data), 'tcp');
+    // The same addresses take remote sessions (connect()) from processes that are not members.
+    const remote = await connect(Object.values(ensemble), { sessionTimeoutMs: 5000 });
+    assert.equal(new TextDecoder().decode((await remote.getData('/auto')).data), 'tcp');
+    await remote.close();
     await s.close();
     await other.close();
   });
