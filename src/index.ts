@@ -32,3 +32,7 @@ export { libp2pTransport, Libp2pTransport, generatePeerKey, peerIdFromKey, CONCL
 export type { Libp2pTransportOptions } from './transport/libp2p.js';
 export { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameError, encodeFrame, decodePayload } from './transport/frame.js';
 export * from './api/recipes/index.js';
+export { connect, tcpClientTransport } from './api/remote/client.js';
+export type { ClientTransport, ClientLink, ConnectOptions } from './api/remote/client.js';
+export type { RemoteClientLink } from './api/remote/server.js';
+export type { SessionSink } from './api/member.js';

@@ -1,4 +1,4 @@
-import { DataTree, type SnapshotNode } from '../core/tree.js';
+import { copySessionEntry, DataTree, type SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
 import { formatZxid } from '../core/zxid.js';
 import { StorageError } from '../storage/errors.js';
@@ -46,7 +46,7 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
         log.info({ loaded: n, of: snap.header.nodeCount }, 'loading snapshot');
       }
     }
-    for (const s of snap.header.sessions) tree.sessions.set(s.id, { timeoutMs: s.timeoutMs, origin: s.origin });
+    for (const s of snap.header.sessions) tree.sessions.set(s.id, copySessionEntry(s));
     tree.lastZxid = snap.header.zxid;
     snapshotZxid = snap.header.zxid;
     log.info({ zxid: formatZxid(snapshotZxid), nodes: n, ms: Date.now() - t0 }, 'snapshot loaded');
@@ -78,14 +78,23 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
 }
 
 /**
- * A fuzzy snapshot: the session table and zxid are taken now; nodes are streamed in chunks,
- * yielding to the event loop between chunks so that writes continue meanwhile.
+ * A fuzzy snapshot: the zxid is taken now; nodes are streamed in chunks, yielding to the event
+ * loop between chunks so that writes continue meanwhile.
+ *
+ * The session table is taken again once the last chunk was produced (the storages read the
+ * header after consuming the chunks): a session's recorded results must be those of the txns'
+ * first application, and replaying a txn of the fuzzy window over nodes that already reflect it
+ * can produce a different one (a create finds its node: NODEEXISTS). A table taken at the end
+ * already holds those requests, and replay leaves them alone (DataTree.noteApplied). Replay from
+ * `zxid` is still right for it: applies after the table's point only move it forward, and the
+ * window is committed, so never truncated.
  */
 export async function takeSnapshot(tree: DataTree, storage: Storage, clock: Clock, log: Logger): Promise<SnapshotHeader> {
+  const sessionTable = (): SnapshotHeader['sessions'] => [...tree.sessions].map(([id, e]) => ({ id, ...copySessionEntry(e) }));
   const header: SnapshotHeader = {
     zxid: tree.lastZxid,
     time: clock.now(),
-    sessions: [...tree.sessions].map(([id, e]) => ({ id, timeoutMs: e.timeoutMs, origin: e.origin })),
+    sessions: sessionTable(),
     nodeCount: tree.nodeCount,
   };
   const it = tree.records();
@@ -95,6 +104,7 @@ export async function takeSnapshot(tree: DataTree, storage: Storage, clock: Cloc
       for (let i = 0; i < 5000; i++) {
         const r = it.next();
         if (r.done) {
+          header.sessions = sessionTable();
           if (chunk.length > 0) yield chunk;
           return;
         }

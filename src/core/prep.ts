@@ -66,12 +66,18 @@ export class Preparer {
   }
 
   /**
-   * True when this (session, request id) was already prepared in this leadership: a network that
-   * duplicates a forwarded request must not make a write apply twice. Internal requests (id ≤ 0)
+   * True when this (session, request id) was already applied, or prepared in this leadership: a
+   * network that duplicates a forwarded request, or a client that resends one, must not make a
+   * write apply twice. Internal requests (id ≤ 0)
    * are never duplicates.
    */
   isDuplicate(req: Request): boolean {
     if (req.cxid <= 0) return false;
+    // Applied already, maybe under an earlier leader: a remote client resends its unanswered
+    // requests with their ids after a failover (the serving member answers those from the
+    // session's recorded results, or from the original's commit).
+    const applied = this.tree.sessions.get(req.sessionId)?.lastCxid;
+    if (applied !== undefined && req.cxid <= applied) return true;
     let s = this.seen.get(req.sessionId);
     if (!s) {
       s = { ids: new Set(), order: [] };

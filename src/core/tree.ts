@@ -25,6 +25,44 @@ export interface ZNode {
 export interface SessionEntry {
   timeoutMs: number;
   origin: string;
+  /**
+   * Highest request id (cxid) of this session applied so far (absent: none). The leader's prep
+   * drops a request at or below it, so a request resent after a failover never applies twice,
+   * whichever leader sees it (snapshots written before this field existed load without it).
+   */
+  lastCxid?: number;
+  /**
+   * Results of the session's last {@link SESSION_REPLIES} applied requests, oldest first, for
+   * remote sessions only (origin other than 'local'): a member answers a resent request that was
+   * already applied from here. Filled by {@link DataTree.apply}, identical on every member.
+   */
+  replies?: SessionReply[];
+}
+
+/** One applied request of a remote session and the result it produced. */
+export interface SessionReply {
+  cxid: number;
+  result: ApplyResult;
+}
+
+/**
+ * How many results a remote session's entry keeps; a remote client keeps at most this many writes
+ * outstanding, so the result of any write it may resend is still here.
+ */
+export const SESSION_REPLIES = 16;
+
+/** The origin of sessions created in the member's own process (remote sessions carry an address). */
+export const LOCAL_ORIGIN = 'local';
+
+/**
+ * A copy of a session entry that later applies do not change (snapshots, SNAP sync); result
+ * objects are shared, they are never modified once recorded.
+ */
+export function copySessionEntry(e: SessionEntry): SessionEntry {
+  const out: SessionEntry = { timeoutMs: e.timeoutMs, origin: e.origin };
+  if (e.lastCxid !== undefined) out.lastCxid = e.lastCxid;
+  if (e.replies !== undefined && e.replies.length > 0) out.replies = e.replies.slice();
+  return out;
 }
 
 /**
@@ -165,8 +203,24 @@ export class DataTree {
     }
     const r: ApplyResult = this.applyOp(txn, txn.op);
     r.zxid = txn.zxid;
+    if (txn.cxid > 0) this.noteApplied(txn, r);
     if (txn.zxid > this.lastZxid) this.lastZxid = txn.zxid;
     return r;
+  }
+
+  /**
+   * Records a session's applied request id (and, for remote sessions, its result). Only forward:
+   * a replay over a fuzzy snapshot whose session table already has this request leaves it as is,
+   * so the result recorded when the request first applied is the one kept.
+   */
+  private noteApplied(txn: Txn, r: ApplyResult): void {
+    const e = this.sessions.get(txn.sessionId);
+    if (e === undefined || txn.cxid <= (e.lastCxid ?? 0)) return;
+    e.lastCxid = txn.cxid;
+    if (e.origin === LOCAL_ORIGIN) return;
+    const ring = (e.replies ??= []);
+    ring.push({ cxid: txn.cxid, result: r });
+    if (ring.length > SESSION_REPLIES) ring.shift();
   }
 
   private applyOp(txn: Txn, op: TxnOp): ApplyOutcome {
@@ -214,7 +268,9 @@ export class DataTree {
         return op.path === undefined ? { ok: false, code: op.code } : { ok: false, code: op.code, path: op.path };
       }
       case 'createSession':
-        this.sessions.set(txn.sessionId, { timeoutMs: op.timeoutMs, origin: op.origin });
+        // Kept when present: a replay over a snapshot whose session table already has the session
+        // must not forget the requests it applied since (session ids are never reused).
+        if (!this.sessions.has(txn.sessionId)) this.sessions.set(txn.sessionId, { timeoutMs: op.timeoutMs, origin: op.origin });
         return { ok: true, op: 'createSession' };
       case 'closeSession':
         this.killSession(txn, op.deletes);

@@ -102,7 +102,11 @@ export interface Storage {
   append(txns: readonly Txn[]): Promise<void>;
   /** Removes every logged txn with zxid > `zxid`. */
   truncateAfter(zxid: bigint): Promise<void>;
-  /** Writes a snapshot (fuzzy: node chunks may be produced while the tree changes). */
+  /**
+   * Writes a snapshot (fuzzy: node chunks may be produced while the tree changes). `header` is read
+   * once the chunks are consumed: the member completes its session table (request ids and results
+   * of remote sessions, SessionEntry) after producing the last chunk.
+   */
   writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void>;
   /** Replaces all state with a snapshot received from the leader (SNAP sync): snapshot written, log emptied. */
   installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void>;
