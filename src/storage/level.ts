@@ -56,6 +56,8 @@ interface QueuedAppend {
 
 interface QueuedExclusive {
   kind: 'exclusive';
+  /** Truncation, SNAP install, re-analysis: snapshot writes and purges started before abandon themselves. */
+  supersedes: boolean;
   run: () => Promise<void>;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -631,9 +633,9 @@ export class LevelStorage implements Storage {
   }
 
   /** Runs `run` alone: after the appends queued before it are durable, before those queued after. */
-  private exclusive(run: () => Promise<void>): Promise<void> {
+  private exclusive(run: () => Promise<void>, supersedes = true): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'exclusive', run, resolve, reject });
+      this.queue.push({ kind: 'exclusive', supersedes, run, resolve, reject });
       if (!this.writing) void this.flush();
     });
   }
@@ -646,7 +648,8 @@ export class LevelStorage implements Storage {
         if (head.kind === 'exclusive') {
           this.queue.shift();
           try {
-            this.generation++;
+            if (head.supersedes) this.generation++;
+            // Writes already issued by snapshot writers and purges land before this op's.
             await Promise.all([...this.inflight].map((p) => p.catch(() => undefined)));
             await head.run();
             head.resolve();
@@ -780,9 +783,17 @@ export class LevelStorage implements Storage {
     const enc = new ChunkEncoder();
     let index = 0;
     let nodes = 0;
-    const put = async (): Promise<void> => {
+    const put = async (): Promise<boolean> => {
+      if (!stillWanted()) return false;
       const value = enc.finish();
-      await this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value);
+      const p = this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value);
+      this.inflight.add(p);
+      try {
+        await p;
+      } finally {
+        this.inflight.delete(p);
+      }
+      return true;
     };
     for await (const chunk of chunks) {
       if (!Array.isArray(chunk)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
@@ -790,10 +801,10 @@ export class LevelStorage implements Storage {
       for (const n of chunk) {
         enc.add(n);
         nodes++;
-        if (enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) await put();
+        if ((enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) && !(await put())) return undefined;
       }
     }
-    if (enc.count > 0) await put();
+    if (enc.count > 0 && !(await put())) return undefined;
     return { chunks: index, nodes };
   }
 
@@ -817,12 +828,22 @@ export class LevelStorage implements Storage {
     const gen = this.generation;
     const wanted = (): boolean => gen === this.generation && !this.closing;
     this.writingSnapshots.add(zxid);
-    try {
+    // Leftovers of an unfinished attempt go first; serialized with truncation and SNAP install,
+    // so that this never touches what they write.
+    const cleanup = (start: boolean): Promise<void> => this.exclusive(async () => {
+      const c = this.catalog.get(zxid);
+      // Never a complete snapshot someone else made at this zxid (a SNAP install); a corrupt one goes.
+      if (this.closing || (c && !(start && c.status === 'corrupt'))) return;
       await this.deleteSnapshotKeys(zxid, false);
-      const end = await this.writeChunks(zxid, chunks, wanted);
+      this.catalog.delete(zxid);
+    }, false);
+    try {
+      await cleanup(true);
+      const end = wanted() ? await this.writeChunks(zxid, chunks, wanted) : undefined;
       if (!end || !wanted()) {
         // A truncate or SNAP install ran meanwhile: this snapshot belongs to an abandoned state.
-        await this.deleteSnapshotKeys(zxid, false).catch(() => undefined);
+        this.writingSnapshots.delete(zxid);
+        if (!this.closing) await cleanup(false).catch(() => undefined);
         this.log?.info({ zxid: formatZxid(zxid) }, 'snapshot abandoned (the log was truncated or replaced meanwhile)');
         return;
       }

@@ -38,6 +38,8 @@ export class MemoryStorage implements Storage {
   private chain: Promise<void> = Promise.resolve();
   /** Bumped by crash() and open(): writes of an earlier incarnation are void. */
   private generation = 0;
+  /** Bumped by truncateAfter and installSnapshot: a snapshot started before describes an abandoned state. */
+  private superseded = 0;
 
   constructor(private readonly options: MemoryStorageOptions = {}) {}
 
@@ -160,6 +162,7 @@ export class MemoryStorage implements Storage {
     } catch (e) {
       return Promise.reject(e);
     }
+    this.superseded++;
     return this.durable(() => {
       let n = this.log.length;
       while (n > 0 && this.log[n - 1]!.zxid > zxid) n--;
@@ -189,8 +192,10 @@ export class MemoryStorage implements Storage {
 
   async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
     const gen = this.generation;
+    const superseded = this.superseded;
     const nodes = await this.collect(header, chunks);
     return this.durable(() => {
+      if (superseded !== this.superseded) return; // the log was truncated or replaced meanwhile
       if (this.snaps.some((s) => s.header.zxid === header.zxid)) return; // already have this state
       this.snaps.push({ header: { ...header, nodeCount: nodes.length }, nodes });
       this.snaps.sort((a, b) => (a.header.zxid < b.header.zxid ? -1 : a.header.zxid > b.header.zxid ? 1 : 0));
@@ -199,6 +204,7 @@ export class MemoryStorage implements Storage {
 
   async installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
     const gen = this.generation;
+    this.superseded++;
     const nodes = await this.collect(header, chunks);
     return this.durable(() => {
       this.snaps = [{ header: { ...header, nodeCount: nodes.length }, nodes }];

@@ -253,6 +253,45 @@ export function storageCompliance(name: string, h: StorageHarness): void {
       assert.equal(rec.tree.digest(), leader.tree.digest());
     });
 
+    for (const what of ['installSnapshot at the same zxid', 'installSnapshot at another zxid', 'truncateAfter']) {
+      it(`a snapshot still being written when ${what} runs is abandoned; what ${what.split(' ')[0]} made stands`, async () => {
+        await s.open();
+        const w = new Workload(23);
+        await s.append(w.steps(80));
+        const zxid = w.lastZxid;
+        const nodes = [...w.tree.records()];
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        async function* slow(): AsyncGenerator<SnapshotNode[]> {
+          for (let i = 0; i < nodes.length; i += 2) {
+            if (i === 4) await gate;
+            yield nodes.slice(i, i + 2);
+          }
+        }
+        const writing = s.writeSnapshot(header(zxid), slow());
+        await new Promise((r) => setTimeout(r, 20));
+        const leader = new Workload(24, 2);
+        leader.steps(30);
+        const theirs = [...leader.tree.records()];
+        const installAt = what.includes('same') ? zxid : leader.lastZxid;
+        if (what.startsWith('install')) await s.installSnapshot(header(installAt), [theirs]);
+        else await s.truncateAfter(w.txns[39]!.zxid);
+        release();
+        await writing;
+        if (what.startsWith('install')) {
+          assert.equal((await s.latestSnapshot())?.header.zxid, installAt);
+          assert.deepEqual(await nodesOf(s), theirs);
+          if (s.snapshots) assert.deepEqual((await s.snapshots()).map((x) => [x.zxid, x.status]), [[installAt, 'valid']]);
+        } else {
+          assert.equal(await s.latestSnapshot(), undefined, 'no snapshot of the abandoned state');
+          assert.deepEqual(await readAll(s), w.txns.slice(0, 40));
+        }
+        await reopen();
+        const st = await s.open();
+        assert.deepEqual(st.damage ?? [], [], 'nothing half-written was left behind');
+      });
+    }
+
     it('purge keeps the newest N snapshots and exactly the log they need', async () => {
       await s.open();
       const w = new Workload(21);
