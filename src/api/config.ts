@@ -473,7 +473,9 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
     try {
       raw = readFileSync(myidFile, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`${myidFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check its permissions`);
+      // A dataDir that does not exist (or is not a directory) is reported when the member starts.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ConfigError(`${myidFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check its permissions`);
     }
     if (raw !== undefined) {
       const t = raw.trim();
