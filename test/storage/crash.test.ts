@@ -157,7 +157,10 @@ describe('storage/level: kill -9 while writing, restart, nothing acknowledged is
   const children: ChildProcess[] = [];
   after(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const d of dirs) {
+      rmSync(d, { recursive: true, force: true });
+      for (let gen = 0; gen < ROUNDS; gen++) rmSync(`${d}.journal-${gen}`, { force: true });
+    }
   });
 
   it(`a member in a child process is killed ${ROUNDS} times at random moments (twice mid-snapshot); every restart has every acknowledged write, nothing twice, counters and ephemerals right`, async () => {
