@@ -157,7 +157,9 @@ export class MemberProcess extends EventEmitter {
 
 /** Starts a member process; resolves once the member started (recovered, transport up, electing). */
 export async function spawnMember(config: MemberProcessConfig, timeoutMs = 30_000): Promise<MemberProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+  // CONCLAVE_CLUSTER_NODE_ARGS: extra node flags for member processes (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof').
+  const extra = (process.env.CONCLAVE_CLUSTER_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', SCRIPT], {
     env: { ...process.env, CONCLAVE_CLUSTER_MEMBER: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
