@@ -123,12 +123,14 @@ export async function runCli(args: CliArgs, open: SessionOpener = openRemote, io
     return 0;
   }
   let rl: readline.Interface | undefined;
+  let busy = false;
   const output: ShellOutput = {
     out: (l) => io.output.write(l + '\n'),
     err: (l) => io.error.write(l + '\n'),
     event: (lines) => {
       io.output.write(lines.join('\n') + '\n');
-      if (rl && interactive) rl.prompt(true);
+      // Between commands, show the prompt again; during one, its own prompt follows.
+      if (rl && interactive && !busy) rl.prompt(true);
     },
   };
   const interactive = args.command.length === 0 && (io.input as { isTTY?: boolean }).isTTY === true;
@@ -160,7 +162,9 @@ export async function runCli(args: CliArgs, open: SessionOpener = openRemote, io
   let failures = 0;
   for await (const line of rl) {
     saveHistoryLine(file, line);
+    busy = true;
     if (!(await shell.execute(line))) failures++;
+    busy = false;
     if (shell.quitting) break;
     rl.setPrompt(shell.prompt());
     if (interactive) rl.prompt();
