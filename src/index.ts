@@ -36,3 +36,7 @@ export { connect, tcpClientTransport } from './api/remote/client.js';
 export type { ClientTransport, ClientLink, ConnectOptions } from './api/remote/client.js';
 export type { RemoteClientLink } from './api/remote/server.js';
 export type { SessionSink } from './api/member.js';
+export { parseZooCfg, loadConfig, toMemberConfig, ConfigError, DEFAULT_ADMIN_PORT } from './api/config.js';
+export type { ZooCfg, ServerEntry, MemberProcessConfig } from './api/config.js';
+export { startAdminServer, memberStatus, browseTree, ADMIN_COMMAND_ALIASES } from './api/adminServer.js';
+export type { AdminServer, AdminServerOptions } from './api/adminServer.js';
