@@ -158,6 +158,7 @@ class RemoteClient implements SessionBackend {
   private lastHeard = 0;
   private lastSent = 0;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private beatMs = 1000;
   private suspendedAt = 0;
   private lostReason = '';
 
@@ -295,8 +296,8 @@ class RemoteClient implements SessionBackend {
 
   private startHeartbeat(): void {
     if (this.heartbeat) return;
-    const period = Math.max(10, Math.floor(this.timeoutMs / 6));
-    this.heartbeat = setInterval(() => this.beat(), period);
+    this.beatMs = Math.max(10, Math.floor(this.timeoutMs / 12));
+    this.heartbeat = setInterval(() => this.beat(), this.beatMs);
     this.heartbeat.unref?.();
   }
 
@@ -312,7 +313,8 @@ class RemoteClient implements SessionBackend {
       this.connectionLost(`no answer from the member for ${now - this.lastHeard} ms`);
       return;
     }
-    if (now - this.lastSent >= this.timeoutMs / 3) this.sendNow({ t: 'ping' });
+    // Sent once idle for a beat or more, so that heartbeats are never more than timeout/3 apart.
+    if (now - this.lastSent + this.beatMs > this.timeoutMs / 3) this.sendNow({ t: 'ping' });
   }
 
   private sendNow(msg: PeerMessage): void {
