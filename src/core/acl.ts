@@ -162,7 +162,8 @@ export function fixupACL(path: string, acl: readonly ACL[] | undefined, authIds:
       if (!any) throw new KeeperError('INVALIDACL', path, "the 'auth' scheme needs an authenticated identity; call addAuth('digest', 'user:password') first");
       continue;
     }
-    if (!isValidEntry(a)) throw new KeeperError('INVALIDACL', path, `invalid ACL entry ${JSON.stringify(a)}`);
+    // (bigint-safe: this runs in the leader's prep, where a throw other than KeeperError stops the member)
+    if (!isValidEntry(a)) throw new KeeperError('INVALIDACL', path, `invalid ACL entry ${JSON.stringify(a, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`);
     pushUnique(out, { perms: a.perms, scheme: a.scheme, id: a.id });
   }
   return out;

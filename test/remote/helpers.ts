@@ -120,7 +120,7 @@ export function recordingLogger(): Logger & { warnings: string[]; errors: string
   const l: Logger & { warnings: string[]; errors: string[] } = {
     warnings, errors,
     debug() {}, info() {},
-    warn(_o, msg) { warnings.push(msg); },
+    warn(o, msg) { warnings.push(o.session === undefined ? msg : `${msg} [session]`); },
     error(o, msg) { errors.push(`${msg} ${JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`); },
     child() { return l; },
   };

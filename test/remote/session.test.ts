@@ -187,6 +187,13 @@ describe('remote sessions: operations over TCP behave like local ones (SPEC §3,
     await rejectsWith(s.getEphemerals('nope'), 'BADARGUMENTS');
     await rejectsWith(s.create('/acl', '', { acl: [{ perms: 99, scheme: 'world', id: 'anyone' }] }), 'INVALIDACL');
     await rejectsWith(s.getData(42 as unknown as string), 'BADARGUMENTS');
+    // Once stopped the leader (its prep described the entry with JSON.stringify): found by the fuzz test.
+    const bigPerms = [{ perms: 31n as unknown as number, scheme: 'world', id: 'anyone' }];
+    await rejectsWith(s.create('/bigperm', '', { acl: bigPerms }), 'INVALIDACL');
+    const local = await ens.leader().session();
+    await rejectsWith(local.create('/bigperm', '', { acl: bigPerms }), 'INVALIDACL');
+    await local.close();
+    for (const m of ens.members.values()) assert.ok(m!.serving);
     assert.equal(s.state, 'CONNECTED');
     assert.ok((await s.exists('/')) !== null);
   });

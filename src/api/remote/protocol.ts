@@ -170,7 +170,9 @@ function acl(v: unknown, budget: { left: number }): ACL[] {
   if (!Array.isArray(v)) return scalar(v) as ACL[];
   budget.left -= v.length;
   if (v.length > LIMITS.aclEntries || budget.left < 0) throw new ProtocolError(`too many ACL entries (at most ${LIMITS.aclEntries} per node, ${LIMITS.aclEntriesPerRequest} per request)`);
-  return v.map((a: unknown) => (isObject(a) ? { perms: scalar(a.perms), scheme: scalar(a.scheme), id: scalar(a.id) } : scalar(a)) as ACL);
+  const num = (x: unknown): unknown => (typeof x === 'number' ? x : null);
+  const text = (x: unknown): unknown => (typeof x === 'string' ? x : null);
+  return v.map((a: unknown) => (isObject(a) ? { perms: num(a.perms), scheme: text(a.scheme), id: text(a.id) } : null) as ACL);
 }
 
 function sanitizeSingle(o: Record<string, unknown>, budget: { left: number }): RequestOp {
