@@ -20,6 +20,7 @@ export type { ACL, AuthId } from './core/acl.js';
 export { levelStorage, LevelStorage } from './storage/level.js';
 export { memoryStorage, MemoryStorage } from './storage/memory.js';
 export type { Storage, StorageState, SnapshotHeader, StoredSnapshot } from './storage/types.js';
+export { StorageError, CorruptRecordError } from './storage/errors.js';
 export type { Transport, TransportEvents, PeerMessage, PeerAddresses } from './transport/types.js';
 export type { Clock } from './api/clock.js';
 export { realClock } from './api/clock.js';

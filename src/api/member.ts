@@ -1032,7 +1032,8 @@ export class Member extends EventEmitter<MemberEvents> {
     checkACL(n.acl, Perms.READ, s.auth, path);
     if (watch) this.watches.add('data', path, sid);
     this.noteRead(s, 0);
-    return { data: n.data.slice(), stat: copyStat(n.stat) };
+    // A real copy (Buffer#slice would be a view): callers may mutate what they get.
+    return { data: Uint8Array.prototype.slice.call(n.data), stat: copyStat(n.stat) };
   }
 
   /** @internal */
