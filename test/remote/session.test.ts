@@ -224,21 +224,25 @@ describe('remote sessions: maxSessionsPerOrigin caps sessions per client address
     await ens.stopAll();
   });
 
+  const open: Session[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0)) if (s.state !== 'CLOSED' && s.state !== 'LOST') await s.close();
+  });
+
   it('the fourth session from 127.0.0.1 is refused; closing one makes room; local sessions count apart', async () => {
-    const open = await Promise.all([1, 2, 3].map(() => connect(ens.all(), { sessionTimeoutMs: 2000 })));
-    const e = await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000, connectTimeoutMs: 400 }), 'CONNECTIONLOSS');
+    open.push(...await Promise.all([1, 2, 3].map(() => connect(ens.all(), { sessionTimeoutMs: 2000 }))));
+    const e = await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000, connectTimeoutMs: 600 }), 'CONNECTIONLOSS');
     assert.match(e.message, /too many sessions from 127\.0\.0\.1/);
-    const local = await ens.member(1).session();
+    open.push(await ens.member(1).session());
     await open[0]!.close();
-    const again = await connect(ens.all(), { sessionTimeoutMs: 2000 });
-    for (const s of [...open.slice(1), again, local]) await s.close();
+    open.push(await connect(ens.all(), { sessionTimeoutMs: 2000 }));
   });
 
   it('concurrent connects do not overshoot the cap', async () => {
-    const results = await Promise.allSettled(Array.from({ length: 8 }, () => connect(ens.all(), { sessionTimeoutMs: 2000, connectTimeoutMs: 300 })));
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => connect(ens.all(), { sessionTimeoutMs: 2000, connectTimeoutMs: 600 })));
     const ok = results.filter((r): r is PromiseFulfilledResult<Session> => r.status === 'fulfilled');
+    open.push(...ok.map((r) => r.value));
     assert.equal(ok.length, 3);
     for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof KeeperError && r.reason.code === 'CONNECTIONLOSS');
-    for (const r of ok) await r.value.close();
   });
 });

@@ -77,6 +77,8 @@ type Attempt =
   | { ok: false; code: ErrorCode; retry: boolean; message: string };
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** Shortest time given to one connection attempt. */
+const MIN_ATTEMPT_MS = 50;
 /** Data a request may carry at most on the client side (the connection's frames are 16 MiB). */
 const MAX_CLIENT_DATA_BYTES = 15 * 1024 * 1024;
 
@@ -176,23 +178,26 @@ class RemoteClient implements SessionBackend {
 
   async open(connectTimeoutMs: number): Promise<Session> {
     const deadline = Date.now() + connectTimeoutMs;
-    const reasons: string[] = [];
+    // Per member, what it last said: a member's own refusal (e.g. too many sessions from this
+    // address) says more than a later attempt that merely ran out of time.
+    const said = new Map<string, { refusal: boolean; message: string }>();
     for (let round = 0; ; round++) {
       for (let i = 0; i < this.addresses.length; i++) {
         const left = deadline - Date.now();
-        if (left <= 0) break;
+        if (left < MIN_ATTEMPT_MS && round > 0) break;
         const address = this.addresses[i]!;
-        const a = await this.attempt(address, Math.min(left, 5000), undefined);
+        const a = await this.attempt(address, Math.min(Math.max(left, MIN_ATTEMPT_MS), 5000), undefined);
         if (a.ok) return this.session;
         if (!a.retry) throw new KeeperError(a.code, undefined, `${address}: ${a.message}`);
-        reasons.push(`${address}: ${a.message}`);
+        const refusal = a.code !== 'CONNECTIONLOSS' || !/^no answer within|closed the connection/.test(a.message);
+        if (refusal || !said.get(address)?.refusal) said.set(address, { refusal, message: a.message });
       }
       const left = deadline - Date.now();
-      if (left <= 0) break;
-      await sleep(Math.min(left, Math.min(1000, 50 * 2 ** round) * (0.5 + Math.random() / 2)));
+      if (left < MIN_ATTEMPT_MS) break;
+      await sleep(Math.min(left - MIN_ATTEMPT_MS, Math.min(1000, 50 * 2 ** round) * (0.5 + Math.random() / 2)));
     }
-    const last = [...new Set(reasons)].slice(-this.addresses.length).join('; ');
-    throw new KeeperError('CONNECTIONLOSS', undefined, `no member accepted the session within ${connectTimeoutMs} ms (${last || 'no attempt finished'})`);
+    const why = [...said].map(([a, r]) => `${a}: ${r.message}`).join('; ');
+    throw new KeeperError('CONNECTIONLOSS', undefined, `no member accepted the session within ${connectTimeoutMs} ms (${why || 'no attempt finished'})`);
   }
 
   /** One connection attempt: a new session (sessionId undefined) or a re-attach. */
