@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect, CreateMode, KeeperError, type Session, type SessionState, type WatchEvent } from '../../src/index.js';
+import { connect, CreateMode, KeeperError, RetryNTimes, type Session, type SessionState, type WatchEvent } from '../../src/index.js';
 import type { PeerMessage } from '../../src/transport/types.js';
 import { rejectsWith } from '../api/helpers.js';
 import {
@@ -218,6 +218,21 @@ describe('remote sessions: failover to another member within the session timeout
     gate.unblock();
     await waitFor(() => s.state === 'LOST', 3000, 'LOST');
     assert.ok(Date.now() - t0 < 2000);
+  });
+
+  it('with a retry policy, a call made while SUSPENDED succeeds once RECONNECTED', async () => {
+    const s = await connect(ens.all(), { sessionTimeoutMs: 4000, transport: gate, retry: new RetryNTimes(100, 20) });
+    gate.block();
+    gate.dropAll();
+    await waitFor(() => s.state === 'SUSPENDED', 2000, 'SUSPENDED');
+    const p = s.create('/retried', 'r');
+    await sleep(200);
+    assert.equal(s.state, 'SUSPENDED');
+    gate.unblock();
+    assert.equal(await p, '/retried');
+    assert.equal(s.state, 'RECONNECTED');
+    await s.delete('/retried');
+    await s.close();
   });
 
   it('close() while SUSPENDED ends the session locally (the ensemble expires it)', async () => {
