@@ -3,12 +3,14 @@
  * in-memory transport, each member durable in its own LevelDB directory. It elects a leader,
  * replicates writes, delivers watches, registers workers as ephemeral-sequential nodes, survives
  * the crash of its leader, expires the sessions of the crashed member, and restarts it from disk.
+ * Then the Curator-style recipes run on a second ensemble (examples/recipes-demo.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { CreateMode, startMember, type Member, type Session } from '../src/index.js';
 import { memoryNetwork } from '../src/transport/memory.js';
+import { runRecipesDemo } from './recipes-demo.js';
 
 const t0 = performance.now();
 const log = (msg: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(3)}s] ${msg}`);
@@ -115,4 +117,8 @@ log(`leader mntr: znodes=${String(mntr.zk_znode_count)} sessions=${String(mntr.z
 
 for (const m of members.values()) await m.stop();
 rmSync(root, { recursive: true, force: true });
-log('all members stopped; done');
+log('all members stopped');
+
+log('--- recipes on a fresh in-memory ensemble: election, locks, read-write lock, cache, queue, discovery, config ---');
+await runRecipesDemo(log);
+log('done');
