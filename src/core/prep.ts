@@ -45,6 +45,8 @@ export class Preparer {
   private readonly pendingSessions = new Map<bigint, bigint>();
   /** Sessions whose closeSession is prepared (further writes fail with SESSIONEXPIRED). */
   private readonly closing = new Map<bigint, bigint>();
+  /** Records staged by the request being prepared (committed to `changes` only if it succeeds). */
+  private readonly scratch = new Map<string, ChangeRecord>();
   /** Request ids prepared in this leadership, per session (a bounded window), to drop duplicates. */
   private readonly seen = new Map<bigint, { ids: Set<number>; order: number[] }>();
 
@@ -161,7 +163,9 @@ export class Preparer {
    */
   prepare(req: Request, zxid: bigint, now: number): TxnOp {
     const op = req.op;
-    const overlay = new Map<string, ChangeRecord>();
+    // prepare() is synchronous and not re-entrant: one staging map serves every request.
+    const overlay = this.scratch;
+    overlay.clear();
     try {
       switch (op.type) {
         case 'createSession':
