@@ -7,20 +7,27 @@
  *
  * conclave: each member is its own OS process (test/cluster/memberProcess.ts); the load runs inside
  * the member processes, on a session local to them (the embedded use), driven by IPC commands:
- * create / setData / getData with 1 and 256 concurrent callers on the leader and on a follower.
+ * create / setData / getData with 1, 16 and 256 concurrent callers on the leader and on a follower.
  * Failover: kill -9 of the leader's PID → first write committed on a survivor's session (≥ 10
  * trials, the killed member restarted on its directory between trials). Remote sessions: a
  * separate client process with connect() (benchmarks/clusterClient.ts), when src/index.ts has it.
+ *
  * ZooKeeper: the Debian package (`apt-get install zookeeper`; with --with-zookeeper this script
- * installs it when missing, otherwise that part is skipped with a note), java started on the
- * packaged classpath, stopped by PID. Clients: 1, 16 and 256 callers pipelined over up to 16
- * connections to the leader or to a follower; failover after kill -9 of the ZooKeeper leader.
+ * installs it when missing, otherwise that part is skipped with a note), java on the packaged
+ * classpath, stopped by PID. Clients: 1, 16 and 256 callers pipelined over up to 16 connections to
+ * the leader or to a follower; failover after kill -9 of the ZooKeeper leader, the client knowing
+ * both survivors.
+ *
+ * Both ensembles run at the same time and every workload is measured on conclave and then at once
+ * on ZooKeeper (failover trials alternate too), so that the load of a shared machine hits both
+ * alike. Each measurement also reports the CPU the three server processes used per operation
+ * (conclave's includes the callers, which run inside the member; ZooKeeper's client runs here).
  *
  * JSON on stdout and in benchmarks/results/cluster.json; progress on stderr. Every load loop is
  * bounded in op count and in time.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -39,7 +46,6 @@ const { values: args } = parseArgs({
     'with-zookeeper': { type: 'boolean', default: false },
     'skip-zookeeper': { type: 'boolean', default: false },
     'skip-libp2p': { type: 'boolean', default: false },
-    'skip-conclave': { type: 'boolean', default: false },
     trials: { type: 'string' },
   },
 });
@@ -47,11 +53,11 @@ const quick = args.quick!;
 const WRITES = quick ? 3_000 : 40_000;
 const READS = quick ? 30_000 : 500_000;
 const MAX_MS = quick ? 2_000 : 6_000;
-const TRIALS = Number(args.trials ?? (quick ? 3 : 10));
+const TRIALS = Math.max(1, Number(args.trials ?? (quick ? 3 : 10)));
 const WARMUP = quick ? 1_000 : 5_000;
-const CONCURRENCY = [1, 256];
-const ZK_CONCURRENCY = [1, 16, 256];
+const CONCURRENCY = [1, 16, 256];
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
+const ZK_CONNECTIONS = 16;
 
 const progress = (msg: string): void => {
   process.stderr.write(`${msg}\n`);
@@ -59,74 +65,97 @@ const progress = (msg: string): void => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): number => performance.timeOrigin + performance.now();
 
-// ------------------------------------------------------------------ conclave
+type Row = Measurement & { system: string; op: string; role: string; cpuUsPerOp?: number; leaderTxnsPerFsync?: number };
 
-async function memberConfigs(kind: 'tcp' | 'libp2p', root: string): Promise<MemberProcessConfig[]> {
-  const ports = await freePorts(3);
-  const ids = [1, 2, 3];
-  const common = { sessionTimeoutMs: 10_000, forceSync: true, logLevel: 'error' as const };
-  if (kind === 'tcp') {
-    const ensemble = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
-    return ids.map((id) => ({ id, ensemble, transport: 'tcp', secret: 'bench-cluster-secret-0123456789', dir: join(root, `m${id}`), ...common }));
-  }
-  const keys = await libp2pIdentities(3);
-  const ensemble = Object.fromEntries(ids.map((id, i) => [id, `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${keys[i]!.peerId}`]));
-  return ids.map((id, i) => ({ id, ensemble, transport: 'libp2p', peerKey: keys[i]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[i]}`, dir: join(root, `m${id}`), ...common }));
-}
-
-async function inMember(m: MemberProcess, a: Record<string, unknown>): Promise<Measurement> {
-  const r = await m.call<Measurement>('bench', { ...a, maxMs: MAX_MS }, MAX_MS + 120_000);
-  progress(`  ${r.name} ×${r.concurrency}: ${r.opsPerSec.toLocaleString('en')} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.ops} ops${r.errors ? `, ${r.errors} errors` : ''})`);
+function show(r: Row): Row {
+  const extra = [r.cpuUsPerOp !== undefined ? `${r.cpuUsPerOp} µs CPU/op` : '', r.leaderTxnsPerFsync !== undefined ? `${r.leaderTxnsPerFsync} txns/fsync on the leader` : ''].filter(Boolean).join(', ');
+  progress(`  ${r.name} ×${r.concurrency}: ${r.opsPerSec.toLocaleString('en')} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.ops} ops${r.errors ? `, ${r.errors} errors` : ''}${extra ? `; ${extra}` : ''})`);
   return r;
 }
 
-async function conclaveThroughput(kind: string, members: MemberProcess[]): Promise<Measurement[]> {
-  const out: Measurement[] = [];
-  const leader = await agreedLeader(members, 30_000);
-  const follower = members.find((m) => m !== leader)!;
-  for (const [role, m] of [['leader', leader], ['follower', follower]] as const) {
-    // Warm-up (JIT, connections, LevelDB files), not reported; ZooKeeper gets the same.
-    const warm = await m.call<Measurement>('bench', { op: 'create', dir: `/warmup-${kind}-${role}`, concurrency: 64, ops: WARMUP, maxMs: MAX_MS }, MAX_MS + 60_000);
-    await m.call('bench', { op: 'getData', dir: `/warmup-${kind}-${role}`, concurrency: 64, ops: 10 * WARMUP, existing: warm.ops, maxMs: MAX_MS }, MAX_MS + 60_000);
-    for (const c of CONCURRENCY) {
-      const dir = `/bench-${kind}-${role}-c${c}`;
-      const w = await inMember(m, { op: 'create', dir, concurrency: c, ops: WRITES, name: `${kind} create on ${role}` });
-      out.push(w);
-      out.push(await inMember(m, { op: 'setData', dir, concurrency: c, ops: WRITES, existing: w.ops, name: `${kind} setData on ${role}` }));
-      out.push(await inMember(m, { op: 'getData', dir, concurrency: c, ops: READS, existing: w.ops, name: `${kind} getData (local read) on ${role}` }));
-    }
-  }
-  return out;
-}
+// ------------------------------------------------------------------ conclave
 
-async function conclaveFailover(kind: string, members: MemberProcess[]): Promise<{ ms: number[]; trials: Record<string, unknown>[] }> {
-  const ms: number[] = [];
-  const trials: Record<string, unknown>[] = [];
-  for (let t = 0; t < TRIALS; t++) {
-    const leader = await agreedLeader(members, 30_000);
-    const survivor = members.find((m) => m !== leader)!;
+interface MemberStats { cpu: { user: number; system: number }; fsyncBatches: number; fsyncTxns: number }
+
+class Conclave {
+  members: MemberProcess[] = [];
+  private root = '';
+  constructor(readonly kind: 'tcp' | 'libp2p') {}
+
+  async start(): Promise<void> {
+    this.root = mkdtempSync(join(os.tmpdir(), `conclave-bench-cluster-${this.kind}-`));
+    const ports = await freePorts(3);
+    const ids = [1, 2, 3];
+    const common = { sessionTimeoutMs: 10_000, forceSync: true, logLevel: 'error' as const, dir: '' };
+    let cfgs: MemberProcessConfig[];
+    if (this.kind === 'tcp') {
+      const ensemble = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+      cfgs = ids.map((id) => ({ ...common, id, ensemble, transport: 'tcp', secret: 'bench-cluster-secret-0123456789', dir: join(this.root, `m${id}`) }));
+    } else {
+      const keys = await libp2pIdentities(3);
+      const ensemble = Object.fromEntries(ids.map((id, i) => [id, `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${keys[i]!.peerId}`]));
+      cfgs = ids.map((id, i) => ({ ...common, id, ensemble, transport: 'libp2p', peerKey: keys[i]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[i]}`, dir: join(this.root, `m${id}`) }));
+    }
+    this.members = await Promise.all(cfgs.map((c) => spawnMember(c)));
+    await agreedLeader(this.members, 30_000);
+  }
+
+  async roles(): Promise<{ leader: MemberProcess; follower: MemberProcess }> {
+    const leader = await agreedLeader(this.members, 30_000);
+    return { leader, follower: this.members.find((m) => m !== leader)! };
+  }
+
+  private stats(): Promise<MemberStats[]> {
+    return Promise.all(this.members.map((m) => m.call<MemberStats>('stats')));
+  }
+
+  async run(role: string, m: MemberProcess, leader: MemberProcess, a: { op: string; dir: string; concurrency: number; ops: number; existing?: number }, label = a.op): Promise<Row> {
+    const before = await this.stats();
+    const r = await m.call<Measurement>('bench', { ...a, maxMs: MAX_MS, name: `conclave/${this.kind} ${label} on ${role}` }, MAX_MS + 120_000);
+    const after = await this.stats();
+    const cpu = after.reduce((n, s, i) => n + s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system, 0);
+    const li = this.members.indexOf(leader);
+    const batches = after[li]!.fsyncBatches - before[li]!.fsyncBatches;
+    const row: Row = { ...r, system: `conclave/${this.kind}`, op: a.op, role, cpuUsPerOp: Math.round(cpu / Math.max(1, r.ops)) };
+    if (a.op !== 'getData' && batches > 0) row.leaderTxnsPerFsync = Math.round(((after[li]!.fsyncTxns - before[li]!.fsyncTxns) / batches) * 10) / 10;
+    return show(row);
+  }
+
+  async warmup(role: string, m: MemberProcess): Promise<void> {
+    const dir = `/warmup-${this.kind}-${role}`;
+    const w = await m.call<Measurement>('bench', { op: 'create', dir, concurrency: 64, ops: WARMUP, maxMs: MAX_MS }, MAX_MS + 60_000);
+    await m.call('bench', { op: 'getData', dir, concurrency: 64, ops: 10 * WARMUP, existing: w.ops, maxMs: MAX_MS }, MAX_MS + 60_000);
+  }
+
+  /** kill -9 of the leader → first write committed on a survivor's local session; the killed member is restarted. */
+  async failoverTrial(t: number): Promise<Record<string, unknown>> {
+    const { leader, follower: survivor } = await this.roles();
     await survivor.call('session');
     await sleep(300);
     const t0 = now();
     await leader.kill9();
-    const r = await survivor.call<{ ms: number; attempts: number }>('firstWrite', { t0, path: `/failover-${kind}-${t}`, limitMs: 30_000 }, 40_000);
-    ms.push(r.ms);
+    const r = await survivor.call<{ ms: number; attempts: number }>('firstWrite', { t0, path: `/failover-${this.kind}-${t}`, limitMs: 30_000 }, 40_000);
     const newLeader = (await survivor.status()).leaderId;
-    trials.push({ killedLeader: leader.id, writeOn: survivor.id, newLeader, ms: r.ms, attempts: r.attempts });
-    progress(`  ${kind} failover trial ${t + 1}/${TRIALS}: killed leader ${leader.id} (pid ${leader.pid}); first write committed on member ${survivor.id} after ${r.ms.toFixed(1)} ms (new leader ${newLeader})`);
+    progress(`  conclave/${this.kind} failover trial ${t + 1}/${TRIALS}: killed leader ${leader.id} (pid ${leader.pid}); first write committed on member ${survivor.id} after ${r.ms.toFixed(1)} ms (new leader ${newLeader})`);
     const restarted = await spawnMember(leader.config);
-    members[members.indexOf(leader)] = restarted;
+    this.members[this.members.indexOf(leader)] = restarted;
     await restarted.call('ready', { timeoutMs: 60_000 }, 65_000);
-    await agreedLeader(members, 30_000);
+    await agreedLeader(this.members, 30_000);
     await sleep(500);
+    return { killedLeader: leader.id, writeOn: survivor.id, newLeader, ms: r.ms, attempts: r.attempts };
   }
-  return { ms, trials };
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.stop()));
+    await killAll();
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
+  }
 }
 
-async function remoteSessions(members: MemberProcess[]): Promise<Record<string, unknown>> {
+async function remoteSessions(c: Conclave): Promise<Record<string, unknown>> {
   const index = (await import('../src/index.js')) as Record<string, unknown>;
   if (typeof index.connect !== 'function') return { skipped: 'connect() is not in src/index.ts yet' };
-  const addresses = members.map((m) => m.config.ensemble[m.id] as string);
+  const addresses = c.members.map((m) => m.config.ensemble[m.id] as string);
   const script = fileURLToPath(new URL('./clusterClient.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, CONCLAVE_BENCH_CLIENT: JSON.stringify({ addresses, tag: 'tcp', writes: WRITES, reads: READS, maxMs: MAX_MS, concurrency: CONCURRENCY }) },
@@ -136,28 +165,11 @@ async function remoteSessions(members: MemberProcess[]): Promise<Record<string, 
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  const limit = setTimeout(() => child.kill('SIGKILL'), 20 * MAX_MS + 120_000);
-  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const limit = setTimeout(() => child.kill('SIGKILL'), 30 * MAX_MS + 120_000);
+  const code = await new Promise<number | null>((r) => child.once('exit', (x) => r(x)));
   clearTimeout(limit);
   if (code !== 0) return { error: `client process exited with ${code}`, output: out.slice(-2000) };
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-}
-
-async function conclave(kind: 'tcp' | 'libp2p'): Promise<Record<string, unknown>> {
-  progress(`conclave: 3 member processes over ${kind}, LevelDB (fsync on)`);
-  const root = mkdtempSync(join(os.tmpdir(), `conclave-bench-cluster-${kind}-`));
-  try {
-    const cfgs = await memberConfigs(kind, root);
-    const members = await Promise.all(cfgs.map((c) => spawnMember(c)));
-    const throughput = await conclaveThroughput(kind, members);
-    const remote = kind === 'tcp' ? await remoteSessions(members) : undefined;
-    const failover = await conclaveFailover(kind, members);
-    await Promise.all(members.map((m) => m.stop()));
-    return { throughput, ...(remote ? { remoteSessions: remote } : {}), failoverMs: distribution(failover.ms), failoverTrials: failover.trials };
-  } finally {
-    await killAll();
-    rmSync(root, { recursive: true, force: true });
-  }
 }
 
 // ------------------------------------------------------------------ Apache ZooKeeper 3.8
@@ -181,6 +193,7 @@ const zkCall = <T>(f: (cb: (e: Error | null, v?: T) => void) => void): Promise<T
   new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v as T))));
 
 async function zkOpen(connect: string, timeoutMs = 20_000): Promise<ZkClient> {
+  // spinDelay 10 ms: the client retries a lost server quickly (its default, 1 s, would dominate failover).
   const c = zookeeper.createClient(connect, { sessionTimeout: 10_000, spinDelay: 10, retries: 0 });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
@@ -209,29 +222,18 @@ process.once('exit', () => {
   for (const p of zkProcs) p.kill('SIGKILL');
 });
 
-function zkStart(s: ZkServer): void {
-  const out = openSync(s.log, 'a');
-  const p = spawn('java', [
-    '-Xms256m', '-Xmx1g', '-cp', `/etc/zookeeper/conf:${ZK_JAR}`,
-    '-Dzookeeper.log.dir=' + join(s.log, '..'), '-Dzookeeper.root.logger=WARN,CONSOLE', '-Dzookeeper.admin.enableServer=false',
-    'org.apache.zookeeper.server.quorum.QuorumPeerMain', s.cfg,
-  ], { stdio: ['ignore', out, out] });
-  zkProcs.add(p);
-  p.once('exit', () => zkProcs.delete(p));
-  s.proc = p;
+/** utime + stime of a process in µs (from /proc; 0 when unreadable). */
+function procCpuUs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
 }
 
-async function zkKill(s: ZkServer, signal: NodeJS.Signals): Promise<void> {
-  const p = s.proc;
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid!, signal);
-  const hard = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await gone;
-  clearTimeout(hard);
-}
-
-/** The four-letter word `srvr` → "leader" | "follower" | undefined (not serving). */
 function zkMode(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
@@ -250,60 +252,125 @@ function zkMode(port: number): Promise<string | undefined> {
   });
 }
 
-async function zkQuorum(servers: ZkServer[], timeoutMs = 60_000): Promise<{ leader: ZkServer; followers: ZkServer[] }> {
-  return waitFor(async () => {
-    const modes = await Promise.all(servers.map((s) => zkMode(s.clientPort)));
-    const li = modes.indexOf('leader');
-    if (li < 0 || modes.filter((m) => m === 'follower').length !== servers.length - 1) return undefined;
-    return { leader: servers[li]!, followers: servers.filter((_, i) => i !== li) };
-  }, timeoutMs, 'a ZooKeeper leader and two followers', 100);
-}
+class ZooKeeper {
+  servers: ZkServer[] = [];
+  version = 'unknown';
+  private root = '';
+  private clients = new Map<ZkServer, ZkClient[]>();
 
-async function zkWorkloads(role: string, server: ZkServer): Promise<Measurement[]> {
-  const out: Measurement[] = [];
-  const clients = await Promise.all(Array.from({ length: 16 }, () => zkOpen(`127.0.0.1:${server.clientPort}`)));
-  const payload = Buffer.alloc(100, 120);
-  try {
-    // Warm-up (JIT, connections), not reported; conclave gets the same.
-    const wdir = `/zkwarmup-${role}`;
-    await zkCall<string>((cb) => clients[0]!.create(wdir, null, zookeeper.CreateMode.PERSISTENT, cb));
-    const warm = await measure(`zookeeper warm-up create on ${role}`, 64, WARMUP, MAX_MS, (wk, i) => zkCall<string>((cb) => clients[wk % 16]!.create(`${wdir}/n${i}`, payload, zookeeper.CreateMode.PERSISTENT, cb)));
-    await measure(`zookeeper warm-up getData on ${role}`, 64, 10 * WARMUP, MAX_MS, (wk, i) => zkCall<Buffer>((cb) => clients[wk % 16]!.getData(`${wdir}/n${i % Math.max(1, warm.ops)}`, cb)));
-    for (const c of ZK_CONCURRENCY) {
-      const conns = Math.min(c, clients.length);
-      const on = (w: number): ZkClient => clients[w % conns]!;
-      const dir = `/zkbench-${role}-c${c}`;
-      await zkCall<string>((cb) => clients[0]!.create(dir, null, zookeeper.CreateMode.PERSISTENT, cb));
-      const w = await measure(`zookeeper create on ${role} (${conns} connections)`, c, WRITES, MAX_MS, (wk, i) => zkCall<string>((cb) => on(wk).create(`${dir}/n${i}`, payload, zookeeper.CreateMode.PERSISTENT, cb)));
-      out.push(w);
-      const existing = Math.max(1, w.ops);
-      out.push(await measure(`zookeeper setData on ${role} (${conns} connections)`, c, WRITES, MAX_MS, (wk, i) => zkCall<ZkStat>((cb) => on(wk).setData(`${dir}/n${i % existing}`, payload, -1, cb))));
-      out.push(await measure(`zookeeper getData on ${role} (${conns} connections)`, c, READS, MAX_MS, (wk, i) => zkCall<Buffer>((cb) => on(wk).getData(`${dir}/n${i % existing}`, cb))));
+  async start(): Promise<void> {
+    try {
+      this.version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'zookeeper'], { encoding: 'utf8' });
+    } catch {
+      // not from the Debian package
     }
-  } finally {
-    for (const c of clients) c.close();
+    this.root = mkdtempSync(join(os.tmpdir(), 'conclave-bench-zk-'));
+    const ports = await freePorts(9);
+    this.servers = [1, 2, 3].map((id) => ({ id, clientPort: ports[id - 1]!, cfg: join(this.root, `zk${id}`, 'zoo.cfg'), log: join(this.root, `zk${id}`, 'server.log'), proc: undefined }));
+    const serverLines = [1, 2, 3].map((id) => `server.${id}=127.0.0.1:${ports[2 + id]}:${ports[5 + id]}`);
+    for (const s of this.servers) {
+      const dir = join(this.root, `zk${s.id}`);
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      writeFileSync(join(dir, 'data', 'myid'), `${s.id}\n`);
+      writeFileSync(s.cfg, [
+        'tickTime=2000', 'initLimit=10', 'syncLimit=5', `dataDir=${join(dir, 'data')}`, `clientPort=${s.clientPort}`, 'clientPortAddress=127.0.0.1',
+        'forceSync=yes', 'maxClientCnxns=0', 'admin.enableServer=false', '4lw.commands.whitelist=srvr,ruok,mntr', 'autopurge.snapRetainCount=3', ...serverLines, '',
+      ].join('\n'));
+    }
+    for (const s of this.servers) this.startServer(s);
+    await this.quorum(90_000);
   }
-  return out;
-}
 
-async function zkFailover(servers: ZkServer[]): Promise<{ ms: number[]; trials: Record<string, unknown>[] }> {
-  const ms: number[] = [];
-  const trials: Record<string, unknown>[] = [];
-  for (let t = 0; t < TRIALS; t++) {
-    const { leader, followers } = await zkQuorum(servers);
+  startServer(s: ZkServer): void {
+    const out = openSync(s.log, 'a');
+    const p = spawn('java', [
+      '-Xms256m', '-Xmx1g', '-cp', `/etc/zookeeper/conf:${ZK_JAR}`,
+      `-Dzookeeper.log.dir=${join(s.log, '..')}`, '-Dzookeeper.root.logger=WARN,CONSOLE', '-Dzookeeper.admin.enableServer=false',
+      'org.apache.zookeeper.server.quorum.QuorumPeerMain', s.cfg,
+    ], { stdio: ['ignore', out, out] });
+    zkProcs.add(p);
+    p.once('exit', () => zkProcs.delete(p));
+    s.proc = p;
+  }
+
+  async kill(s: ZkServer, signal: NodeJS.Signals): Promise<void> {
+    const p = s.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    process.kill(p.pid!, signal);
+    const hard = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(hard);
+  }
+
+  async quorum(timeoutMs = 60_000): Promise<{ leader: ZkServer; follower: ZkServer; followers: ZkServer[] }> {
+    return waitFor(async () => {
+      const modes = await Promise.all(this.servers.map((s) => zkMode(s.clientPort)));
+      const li = modes.indexOf('leader');
+      if (li < 0 || modes.filter((m) => m === 'follower').length !== this.servers.length - 1) return undefined;
+      const followers = this.servers.filter((_, i) => i !== li);
+      return { leader: this.servers[li]!, follower: followers[0]!, followers };
+    }, timeoutMs, 'a ZooKeeper leader and two followers', 100);
+  }
+
+  private async connections(s: ZkServer): Promise<ZkClient[]> {
+    let list = this.clients.get(s);
+    if (!list) {
+      list = await Promise.all(Array.from({ length: ZK_CONNECTIONS }, () => zkOpen(`127.0.0.1:${s.clientPort}`)));
+      this.clients.set(s, list);
+    }
+    return list;
+  }
+
+  async run(role: string, s: ZkServer, a: { op: string; dir: string; concurrency: number; ops: number; existing?: number }): Promise<Row> {
+    const clients = await this.connections(s);
+    const conns = Math.min(a.concurrency, clients.length);
+    const on = (w: number): ZkClient => clients[w % conns]!;
+    const payload = Buffer.alloc(100, 120);
+    const existing = Math.max(1, a.existing ?? 1);
+    if (a.op === 'create') await zkCall<string>((cb) => clients[0]!.create(a.dir, null, zookeeper.CreateMode.PERSISTENT, cb));
+    const op = a.op === 'create'
+      ? (w: number, i: number) => zkCall<string>((cb) => on(w).create(`${a.dir}/n${i}`, payload, zookeeper.CreateMode.PERSISTENT, cb))
+      : a.op === 'setData'
+        ? (w: number, i: number) => zkCall<ZkStat>((cb) => on(w).setData(`${a.dir}/n${i % existing}`, payload, -1, cb))
+        : (w: number, i: number) => zkCall<Buffer>((cb) => on(w).getData(`${a.dir}/n${i % existing}`, cb));
+    const cpu0 = this.servers.reduce((n, x) => n + procCpuUs(x.proc?.pid), 0);
+    const r = await measure(`zookeeper ${a.op} on ${role} (${conns} connection${conns > 1 ? 's' : ''})`, a.concurrency, a.ops, MAX_MS, op);
+    const cpu = this.servers.reduce((n, x) => n + procCpuUs(x.proc?.pid), 0) - cpu0;
+    const row: Row = { ...r, system: 'zookeeper', op: a.op, role, cpuUsPerOp: Math.round(cpu / Math.max(1, r.ops)) };
+    progress(`    (ZooKeeper servers: ${row.cpuUsPerOp} µs CPU/op)`);
+    return row;
+  }
+
+  async warmup(role: string, s: ZkServer): Promise<void> {
+    const w = await this.run(role, s, { op: 'create', dir: `/zkwarmup-${role}`, concurrency: 64, ops: WARMUP });
+    await this.run(role, s, { op: 'getData', dir: `/zkwarmup-${role}`, concurrency: 64, ops: 10 * WARMUP, existing: w.ops });
+  }
+
+  closeClients(): void {
+    for (const list of this.clients.values()) for (const c of list) c.close();
+    this.clients.clear();
+  }
+
+  async failoverTrial(t: number): Promise<Record<string, unknown>> {
+    this.closeClients();
+    const { leader, followers } = await this.quorum();
     // The client knows both survivors, as a real client's connection string would.
     const client = await zkOpen(followers.map((f) => `127.0.0.1:${f.clientPort}`).join(','));
+    let took: number;
+    let attempts = 0;
     try {
       await zkCall<string>((cb) => client.create(`/zkfail-${t}-warm`, null, zookeeper.CreateMode.PERSISTENT, cb));
       const t0 = now();
-      await zkKill(leader, 'SIGKILL');
-      let attempts = 0;
+      await this.kill(leader, 'SIGKILL');
       for (;;) {
         attempts++;
         try {
           await Promise.race([
             zkCall<string>((cb) => client.create(`/zkfail-${t}-${attempts}`, null, zookeeper.CreateMode.PERSISTENT, cb)),
-            sleep(2000).then(() => { throw new Error('attempt timed out'); }),
+            sleep(2000).then(() => {
+              throw new Error('attempt timed out');
+            }),
           ]);
           break;
         } catch {
@@ -311,18 +378,22 @@ async function zkFailover(servers: ZkServer[]): Promise<{ ms: number[]; trials: 
           await sleep(1);
         }
       }
-      const took = Math.round((now() - t0) * 1000) / 1000;
-      ms.push(took);
-      trials.push({ killedLeader: leader.id, ms: took, attempts });
+      took = Math.round((now() - t0) * 1000) / 1000;
       progress(`  zookeeper failover trial ${t + 1}/${TRIALS}: killed leader ${leader.id} (pid ${leader.proc?.pid}); first write committed after ${took.toFixed(1)} ms`);
     } finally {
       client.close();
     }
-    zkStart(leader);
-    await zkQuorum(servers);
+    this.startServer(leader);
+    await this.quorum();
     await sleep(500);
+    return { killedLeader: leader.id, ms: took, attempts };
   }
-  return { ms, trials };
+
+  async stop(): Promise<void> {
+    this.closeClients();
+    await Promise.all(this.servers.map((s) => this.kill(s, 'SIGTERM')));
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
+  }
 }
 
 function ensureZooKeeper(): string | undefined {
@@ -341,113 +412,143 @@ function ensureZooKeeper(): string | undefined {
   return existsSync(ZK_JAR) ? undefined : `zookeeper installed, but ${ZK_JAR} is missing`;
 }
 
-async function zooKeeper(): Promise<Record<string, unknown>> {
-  const missing = ensureZooKeeper();
-  if (missing) {
-    progress(`zookeeper: skipped — ${missing}`);
-    return { skipped: missing };
-  }
-  const version = (() => {
-    try {
-      return execFileSync('dpkg-query', ['-W', '-f=${Version}', 'zookeeper'], { encoding: 'utf8' });
-    } catch {
-      return 'unknown';
+// ------------------------------------------------------------------ the run
+
+/** Same workloads on both systems, interleaved: conclave, then ZooKeeper at once. */
+async function sideBySide(c: Conclave, zk: ZooKeeper | undefined): Promise<{ conclave: Row[]; zookeeper: Row[] }> {
+  const ours: Row[] = [];
+  const theirs: Row[] = [];
+  const { leader, follower } = await c.roles();
+  const zr = zk ? await zk.quorum() : undefined;
+  for (const role of ['leader', 'follower'] as const) {
+    const m = role === 'leader' ? leader : follower;
+    const z = zr ? (role === 'leader' ? zr.leader : zr.follower) : undefined;
+    progress(`${role}: warm-up`);
+    await c.warmup(role, m);
+    if (zk && z) await zk.warmup(role, z);
+    for (const conc of CONCURRENCY) {
+      const dir = `/bench-${role}-c${conc}`;
+      const w = await c.run(role, m, leader, { op: 'create', dir, concurrency: conc, ops: WRITES });
+      const zw = zk && z ? await zk.run(role, z, { op: 'create', dir, concurrency: conc, ops: WRITES }) : undefined;
+      ours.push(w);
+      if (zw) theirs.push(zw);
+      ours.push(await c.run(role, m, leader, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: w.ops }));
+      if (zk && z && zw) theirs.push(await zk.run(role, z, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: zw.ops }));
+      ours.push(await c.run(role, m, leader, { op: 'getData', dir, concurrency: conc, ops: READS, existing: w.ops }, 'getData (local read)'));
+      if (zk && z && zw) theirs.push(await zk.run(role, z, { op: 'getData', dir, concurrency: conc, ops: READS, existing: zw.ops }));
     }
-  })();
-  progress(`zookeeper ${version}: 3 servers on loopback, forceSync=yes`);
-  const root = mkdtempSync(join(os.tmpdir(), 'conclave-bench-zk-'));
-  const ports = await freePorts(9);
-  const servers: ZkServer[] = [1, 2, 3].map((id) => ({ id, clientPort: ports[id - 1]!, cfg: join(root, `zk${id}`, 'zoo.cfg'), log: join(root, `zk${id}`, 'server.log'), proc: undefined }));
-  const serverLines = [1, 2, 3].map((id) => `server.${id}=127.0.0.1:${ports[2 + id]}:${ports[5 + id]}`);
-  for (const s of servers) {
-    const dir = join(root, `zk${s.id}`);
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    writeFileSync(join(dir, 'data', 'myid'), `${s.id}\n`);
-    writeFileSync(s.cfg, [
-      'tickTime=2000', 'initLimit=10', 'syncLimit=5', `dataDir=${join(dir, 'data')}`, `clientPort=${s.clientPort}`, 'clientPortAddress=127.0.0.1',
-      'forceSync=yes', 'maxClientCnxns=0', 'admin.enableServer=false', '4lw.commands.whitelist=srvr,ruok,mntr', 'autopurge.snapRetainCount=3', ...serverLines, '',
-    ].join('\n'));
   }
-  try {
-    for (const s of servers) zkStart(s);
-    const { leader, followers } = await zkQuorum(servers, 90_000);
-    progress(`  zookeeper quorum: leader server ${leader.id}`);
-    const throughput = [...(await zkWorkloads('leader', leader)), ...(await zkWorkloads('follower', followers[0]!))];
-    const failover = await zkFailover(servers);
-    return { version, config: 'tickTime=2000 initLimit=10 syncLimit=5 forceSync=yes (Debian package defaults, fsync on)', throughput, failoverMs: distribution(failover.ms), failoverTrials: failover.trials };
-  } finally {
-    await Promise.all(servers.map((s) => zkKill(s, 'SIGTERM')));
-    rmSync(root, { recursive: true, force: true });
+  return { conclave: ours, zookeeper: theirs };
+}
+
+async function failovers(c: Conclave, zk: ZooKeeper | undefined): Promise<{ conclave: Record<string, unknown>[]; zookeeper: Record<string, unknown>[] }> {
+  const ours: Record<string, unknown>[] = [];
+  const theirs: Record<string, unknown>[] = [];
+  for (let t = 0; t < TRIALS; t++) {
+    ours.push(await c.failoverTrial(t));
+    if (zk) theirs.push(await zk.failoverTrial(t));
   }
+  return { conclave: ours, zookeeper: theirs };
 }
 
-// ------------------------------------------------------------------ comparison
-
-type Row = { name: string; concurrency: number; opsPerSec: number; p50Ms: number; p99Ms: number };
-function find(list: unknown, re: RegExp, c: number): Row | undefined {
-  return Array.isArray(list) ? (list as Row[]).find((m) => re.test(m.name) && m.concurrency === c) : undefined;
-}
-function best(list: unknown, re: RegExp): Row | undefined {
-  if (!Array.isArray(list)) return undefined;
-  return (list as Row[]).filter((m) => re.test(m.name)).sort((a, b) => b.opsPerSec - a.opsPerSec)[0];
+function best(list: Row[] | undefined, op: string, role?: string, conc?: number): Row | undefined {
+  return (list ?? []).filter((r) => r.op === op && (role === undefined || r.role === role) && (conc === undefined || r.concurrency === conc)).sort((a, b) => b.opsPerSec - a.opsPerSec)[0];
 }
 
-function targets(tcp: Record<string, unknown> | undefined, zk: Record<string, unknown> | undefined): Record<string, unknown>[] {
-  const ours = tcp?.throughput;
-  const theirs = zk?.throughput;
+function targets(tcp: Row[] | undefined, zk: Row[] | undefined, fo: Record<string, unknown> | undefined, zfo: Record<string, unknown> | undefined, remote: Row[] | undefined): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
+  const fmt = (r: Row | undefined): string | null => (r ? `${r.opsPerSec} ops/s (${r.role} ×${r.concurrency})` : null);
   for (const op of ['create', 'setData']) {
-    const o = best(ours, new RegExp(`^tcp ${op} on`));
-    const z = best(theirs, new RegExp(`^zookeeper ${op} on`));
+    const o = best(tcp, op);
+    const z = best(zk, op);
     rows.push({
-      target: `durable ${op}/s on the 3-process TCP ensemble ≥ 2× ZooKeeper's (best of leader/follower, any concurrency)`,
-      conclave: o ? `${o.opsPerSec} (${o.name} ×${o.concurrency})` : null, zookeeper: z ? `${z.opsPerSec} (${z.name} ×${z.concurrency})` : null,
-      ratio: o && z ? Math.round((o.opsPerSec / z.opsPerSec) * 100) / 100 : null, met: o && z ? o.opsPerSec >= 2 * z.opsPerSec : null,
+      target: `durable ${op}/s, 3-process TCP ensemble ≥ 2× ZooKeeper's (best of leader/follower and 1/16/256 callers)`,
+      conclave: fmt(o), zookeeper: fmt(z), ratio: o && z ? Math.round((o.opsPerSec / z.opsPerSec) * 100) / 100 : null, met: o && z ? o.opsPerSec >= 2 * z.opsPerSec : null,
     });
   }
   for (const role of ['leader', 'follower']) {
-    const o = find(ours, new RegExp(`^tcp create on ${role}`), 1);
-    const z = find(theirs, new RegExp(`^zookeeper create on ${role}`), 1);
+    const o = best(tcp, 'create', role, 1);
+    const z = best(zk, 'create', role, 1);
     rows.push({
-      target: `p99 sequential write (create ×1) latency on the ${role} ≤ ZooKeeper's`,
+      target: `p99 sequential write latency (create ×1 on the ${role}) ≤ ZooKeeper's`,
       conclave: o ? { p50Ms: o.p50Ms, p99Ms: o.p99Ms } : null, zookeeper: z ? { p50Ms: z.p50Ms, p99Ms: z.p99Ms } : null, met: o && z ? o.p99Ms <= z.p99Ms : null,
     });
   }
-  const f = tcp?.failoverMs as { p50: number; p90: number; max: number } | undefined;
-  const zf = zk?.failoverMs as { p50: number; p90: number; max: number } | undefined;
-  rows.push({ target: 'failover after kill -9 of the leader → first committed write ≤ 300 ms', conclave: f ?? null, zookeeper: zf ?? null, met: f ? f.max <= 300 : null });
-  const remote = (tcp?.remoteSessions as { results?: unknown } | undefined)?.results;
-  const r = best(remote, /^remote session getData/);
-  const zr = best(theirs, /^zookeeper getData on/);
+  const f = fo as { max: number } | undefined;
+  rows.push({ target: 'failover (kill -9 of the leader → first committed write) ≤ 300 ms', conclave: fo ?? null, zookeeper: zfo ?? null, met: f ? f.max <= 300 : null });
+  const r = (remote ?? []).filter((x) => /getData/.test(x.name)).sort((a, b) => b.opsPerSec - a.opsPerSec)[0];
+  const zr = best(zk, 'getData');
   rows.push({
-    target: "remote-session reads/s ≥ ZooKeeper's getData/s",
-    conclave: r ? `${r.opsPerSec} (×${r.concurrency})` : (tcp?.remoteSessions as Record<string, unknown> | undefined) ?? null,
-    zookeeper: zr ? `${zr.opsPerSec} (${zr.name} ×${zr.concurrency})` : null, met: r && zr ? r.opsPerSec >= zr.opsPerSec : null,
+    target: "remote-session reads/s ≥ ZooKeeper's getData/s (best concurrency each)",
+    conclave: r ? `${r.opsPerSec} ops/s (one session ×${r.concurrency})` : null, zookeeper: fmt(zr),
+    ratio: r && zr ? Math.round((r.opsPerSec / zr.opsPerSec) * 100) / 100 : null, met: r && zr ? r.opsPerSec >= zr.opsPerSec : null,
   });
   return rows;
 }
 
-// ------------------------------------------------------------------ main
-
 const result: Record<string, unknown> = {
   setup: {
-    conclave: '3 member processes on 127.0.0.1, each with LevelDB (forceSync: true), default tickMs 100; load runs inside the member processes on a local session (IPC-driven), 100-byte values',
-    zookeeper: '3 servers on 127.0.0.1 (QuorumPeerMain from the Debian package), forceSync=yes; node-zookeeper-client in the benchmark process, 1/16/256 callers over up to 16 connections to one server, 100-byte values',
+    conclave: '3 member processes on 127.0.0.1, each with LevelDB (forceSync: true), default tickMs 100; the load runs inside the member processes on a local session (IPC-driven); 100-byte values',
+    zookeeper: '3 servers on 127.0.0.1 (QuorumPeerMain from the Debian package, tickTime 2000), forceSync=yes; node-zookeeper-client in the benchmark process, 1/16/256 callers over up to 16 connections to one server; 100-byte values',
+    interleaved: 'both ensembles run at once; each workload runs on conclave and then immediately on ZooKeeper; failover trials alternate',
+    cpuUsPerOp: 'CPU (user+system) of the three server processes per operation; conclave\'s includes the callers (they run inside the member), ZooKeeper\'s does not include its client',
     writes: WRITES, reads: READS, maxMsPerMeasurement: MAX_MS, failoverTrials: TRIALS, quick,
   },
+  loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
 };
-let tcp: Record<string, unknown> | undefined;
-let zk: Record<string, unknown> | undefined;
-try {
-  if (!args['skip-conclave']) {
-    tcp = await conclave('tcp');
-    result.conclaveTcp = tcp;
-    if (!args['skip-libp2p']) result.conclaveLibp2p = await conclave('libp2p');
+
+async function main(): Promise<void> {
+  const missing = args['skip-zookeeper'] ? '--skip-zookeeper' : ensureZooKeeper();
+  if (missing) progress(`zookeeper: skipped — ${missing}`);
+  const tcp = new Conclave('tcp');
+  const zk = missing ? undefined : new ZooKeeper();
+  try {
+    progress('conclave: 3 member processes over tcp, LevelDB (fsync on)');
+    await tcp.start();
+    if (zk) {
+      progress('zookeeper: 3 servers on loopback, forceSync=yes');
+      await zk.start();
+      progress(`  zookeeper ${zk.version}: leader server ${(await zk.quorum()).leader.id}`);
+    }
+    const tput = await sideBySide(tcp, zk);
+    progress('remote sessions (connect() from a separate process)');
+    const remote = await remoteSessions(tcp);
+    zk?.closeClients();
+    progress('failover: kill -9 of the leader');
+    const fo = await failovers(tcp, zk);
+    const foMs = distribution(fo.conclave.map((t) => t.ms as number));
+    const zfoMs = zk ? distribution(fo.zookeeper.map((t) => t.ms as number)) : undefined;
+    result.conclaveTcp = { throughput: tput.conclave, remoteSessions: remote, failoverMs: foMs, failoverTrials: fo.conclave };
+    result.zookeeper = zk
+      ? { version: zk.version, config: 'tickTime=2000 initLimit=10 syncLimit=5 forceSync=yes (Debian defaults, fsync on)', throughput: tput.zookeeper, failoverMs: zfoMs, failoverTrials: fo.zookeeper }
+      : { skipped: missing };
+    result.targets = targets(tput.conclave, zk ? tput.zookeeper : undefined, foMs, zfoMs, (remote as { results?: Row[] }).results);
+  } finally {
+    await tcp.stop();
+    await zk?.stop();
   }
-  zk = args['skip-zookeeper'] ? { skipped: '--skip-zookeeper' } : await zooKeeper();
-  result.zookeeper = zk;
-  result.targets = targets(tcp, zk);
+  if (!args['skip-libp2p']) {
+    const p2p = new Conclave('libp2p');
+    try {
+      progress('conclave: 3 member processes over libp2p, LevelDB (fsync on)');
+      await p2p.start();
+      const tput = await sideBySide(p2p, undefined);
+      const fo: Record<string, unknown>[] = [];
+      for (let t = 0; t < TRIALS; t++) fo.push(await p2p.failoverTrial(t));
+      result.conclaveLibp2p = { throughput: tput.conclave, failoverMs: distribution(fo.map((t) => t.ms as number)), failoverTrials: fo };
+    } catch (e) {
+      progress(`libp2p part failed: ${(e as Error).stack}`);
+      result.conclaveLibp2p = { error: (e as Error).message };
+    } finally {
+      await p2p.stop();
+    }
+  }
+  result.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   report('cluster', result);
+}
+
+try {
+  await main();
 } finally {
   await killAll();
   for (const p of zkProcs) p.kill('SIGKILL');
