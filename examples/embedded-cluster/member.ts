@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     ports: { type: 'string', default: '7301,7302,7303' },
     'hold-ms': { type: 'string', default: '2000' },
     'session-timeout-ms': { type: 'string', default: '3000' },
+    /** Stop when standard input ends (run.ts sets it, so members never outlive it). */
+    'exit-with-stdin': { type: 'boolean', default: false },
   },
 });
 
@@ -79,14 +81,14 @@ async function start(): Promise<Member> {
   if (kind === 'tcp') {
     // With an ensemble and a secret, startMember listens on this member's address over TCP.
     const ensemble = Object.fromEntries(ids.map((i) => [i, `127.0.0.1:${ports[i - 1]}`]));
-    log(`starting: TCP on ${ensemble[id]}, LevelDB in ${storage}`);
+    log(`starting (PID ${process.pid}): TCP on ${ensemble[id]}, LevelDB in ${storage}`);
     return startMember({ id, ensemble, secret: process.env.CONCLAVE_SECRET ?? 'embedded-cluster-demo-secret', storage, logLevel: 'error' });
   }
   const keys = await Promise.all(ids.map((i) => peerKeyOf(i)));
   const peerIds = await Promise.all(keys.map((k) => peerIdFromKey(k)));
   // A member's address names its peer id: only those peers may connect (Noise proves the key).
   const ensemble = Object.fromEntries(ids.map((i) => [i, `/ip4/127.0.0.1/tcp/${ports[i - 1]}/p2p/${peerIds[i - 1]}`]));
-  log(`starting: libp2p as ${peerIds[id - 1]} on /ip4/127.0.0.1/tcp/${ports[id - 1]}, LevelDB in ${storage}`);
+  log(`starting (PID ${process.pid}): libp2p as ${peerIds[id - 1]} on /ip4/127.0.0.1/tcp/${ports[id - 1]}, LevelDB in ${storage}`);
   const transport = libp2pTransport({ listen: `/ip4/127.0.0.1/tcp/${ports[id - 1]}`, peerKey: keys[id - 1]! });
   return startMember({ id, ensemble, transport, storage, logLevel: 'error' });
 }
@@ -230,5 +232,6 @@ async function shutdown(signal: string): Promise<void> {
   log('stopped');
   process.exit(0);
 }
+if (args['exit-with-stdin']) process.stdin.on('end', () => void shutdown('end of input'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -89,7 +89,7 @@ const ports = await freePorts(3);
 const procs = new Map<number, ChildProcess>();
 
 function launch(id: number): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MEMBER, '--id', String(id), '--transport', kind, '--data', root, '--ports', ports.join(',')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', MEMBER, '--id', String(id), '--transport', kind, '--data', root, '--ports', ports.join(','), '--exit-with-stdin'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   procs.set(id, child);
@@ -186,6 +186,18 @@ async function main(): Promise<void> {
   say('stopping all three (SIGTERM: graceful stop)');
   await stopAll();
   say('done');
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`[run] ${signal}: killing the members`);
+    for (const child of procs.values()) {
+      expectedExits.add(child);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    if (!args.keep && !args.data) rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
 }
 
 let failed = false;
