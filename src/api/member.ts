@@ -47,6 +47,11 @@ export interface MemberConfig {
   secret?: string | Uint8Array;
   autopurge?: { snapRetainCount: number; purgeIntervalMs: number };
   adminCommands?: string[] | '*';
+  /**
+   * Remote sessions must authenticate with one of these schemes when they connect (ZooKeeper's
+   * enforce.auth.schemes), e.g. ['digest']; default: not required.
+   */
+  enforceAuthSchemes?: string[];
   /** Structured logger (pino-compatible); default JSON on stderr at CONCLAVE_LOG_LEVEL or 'warn'. */
   logger?: Logger;
   logLevel?: LogLevel;

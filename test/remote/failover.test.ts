@@ -220,6 +220,20 @@ describe('remote sessions: failover to another member within the session timeout
     assert.ok(Date.now() - t0 < 2000);
   });
 
+  it('an idle session attached to a follower lives for many timeouts: its heartbeats reach the leader', async () => {
+    const follower = ens.followers()[0]!;
+    gate.only([ens.addresses.get(follower.id)!]);
+    const s = await connect(ens.all(), { sessionTimeoutMs: 500, transport: gate });
+    const seen = states(s);
+    await s.create('/idle', '', { mode: CreateMode.EPHEMERAL });
+    await sleep(2500);
+    assert.deepEqual(seen, [], 'never SUSPENDED');
+    const local = await ens.leader().session();
+    assert.ok(await local.exists('/idle'), 'not expired after 5 timeouts');
+    await s.close();
+    await local.close();
+  });
+
   it('with a retry policy, a call made while SUSPENDED succeeds once RECONNECTED', async () => {
     const s = await connect(ens.all(), { sessionTimeoutMs: 4000, transport: gate, retry: new RetryNTimes(100, 20) });
     gate.block();

@@ -246,3 +246,29 @@ describe('remote sessions: maxSessionsPerOrigin caps sessions per client address
     for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof KeeperError && r.reason.code === 'CONNECTIONLOSS');
   });
 });
+
+describe('remote sessions: enforceAuthSchemes requires remote sessions to authenticate (SPEC §4)', function () {
+  this.timeout(30_000);
+  let ens: TcpEnsemble;
+  before(async () => {
+    ens = await tcpEnsemble({ size: 1, member: { enforceAuthSchemes: ['digest'] } });
+  });
+  after(async () => {
+    await ens.stopAll();
+  });
+
+  it('a connect without a digest identity is refused with AUTHFAILED; with one it works; local sessions are not affected', async () => {
+    const e = await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000 }), 'AUTHFAILED');
+    assert.match(e.message, /requires remote sessions to authenticate/);
+    await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000, auth: [{ scheme: 'digest', credentials: 'bad' }] }), 'AUTHFAILED');
+    const s = await connect(ens.all(), { sessionTimeoutMs: 2000, auth: [{ scheme: 'digest', credentials: 'bob:pw' }] });
+    await s.create('/bobs', '', { acl: [{ perms: Perms.ALL, scheme: 'auth', id: '' }] });
+    assert.deepEqual((await s.getACL('/bobs')).acl, [{ perms: Perms.ALL, scheme: 'digest', id: digest('bob', 'pw') }]);
+    const local = await ens.member(1).session();
+    await rejectsWith(local.getData('/bobs'), 'NOAUTH');
+    await local.close();
+    await s.close();
+    // Refused sessions were closed, not left to expire.
+    await waitFor(() => ens.member(1).tree.sessions.size === 0, 3000, 'no session left');
+  });
+});

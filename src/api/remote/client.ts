@@ -354,6 +354,7 @@ class RemoteClient implements SessionBackend {
         if (a.ok) return;
         if (this.phase !== 'suspended') return;
         if (a.code === 'SESSIONEXPIRED') return this.toLost('the ensemble says the session expired', true);
+        if (!a.retry) return this.toLost(`${address} refused the session: ${a.message}`, false);
         this.lostReason = `${address}: ${a.message}`;
       }
       const left = deadline - Date.now();

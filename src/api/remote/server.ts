@@ -309,6 +309,7 @@ class RemoteConnection implements SessionSink {
     this.timeoutMs = timeoutMs;
     try {
       for (const a of m.auth) member.addAuthFor(id, a.scheme, a.credentials);
+      this.checkEnforcedAuth(m);
     } catch (e) {
       this.abandon(id);
       throw e instanceof KeeperError && e.code !== 'CONNECTIONLOSS' ? new KeeperError('AUTHFAILED', undefined, e.message) : e;
@@ -317,6 +318,15 @@ class RemoteConnection implements SessionSink {
     this.lastHeard = member.clock.now();
     this.send({ t: 'connected', sessionId: id, timeoutMs, password: this.server.password(id), zxid: member.lastZxid, member: member.id, window: SESSION_REPLIES, maxDataBytes: member.maxDataBytes });
     this.server.log.debug({ session: hex(id), client: this.link.remoteAddress, timeoutMs }, 'remote session created');
+  }
+
+  /** enforceAuthSchemes: the connect must carry an identity of a required scheme (added by now, so valid). */
+  private checkEnforcedAuth(m: ConnectMessage): void {
+    const required = this.member.config.enforceAuthSchemes;
+    if (!required || required.length === 0) return;
+    if (!m.auth.some((a) => required.includes(a.scheme))) {
+      throw new KeeperError('AUTHFAILED', undefined, `this ensemble requires remote sessions to authenticate (${required.join(', ')}); pass auth to connect()`);
+    }
   }
 
   private abandon(id: bigint): void {
@@ -334,6 +344,7 @@ class RemoteConnection implements SessionSink {
       this.server.warn({ client: this.link.remoteAddress, session: hex(sid) }, 'remote session: wrong password (or a session of another ensemble); refused as expired');
       return this.refuse('SESSIONEXPIRED', false, 'the session has expired or the password does not match');
     }
+    this.checkEnforcedAuth(m);
     const { timeoutMs } = member.attachRemoteSession(sid, this.origin, m.lastZxid, this);
     this.sid = sid;
     this.timeoutMs = timeoutMs;
