@@ -199,10 +199,11 @@ describe('remote sessions: hostile client frames never crash a member (SPEC §4)
     // The legitimate session was not disturbed; a new one works end to end.
     assert.equal(legit.state, 'CONNECTED');
     const fresh = await connect(ens.all(), { sessionTimeoutMs: 3000 });
-    await fresh.create('/fz/after', 'ok', { mode: CreateMode.EPHEMERAL });
+    // (outside /fz: the fuzz may well have deleted /fz with a valid request)
+    await fresh.create('/legit-after', 'ok', { mode: CreateMode.EPHEMERAL });
     let fired = false;
-    await legit.exists('/fz/after', { watch: () => (fired = true) });
-    await fresh.delete('/fz/after');
+    await legit.exists('/legit-after', { watch: () => (fired = true) });
+    await fresh.delete('/legit-after');
     await legit.sync();
     assert.ok(fired);
     await fresh.close();
