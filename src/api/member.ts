@@ -1015,12 +1015,7 @@ export class Member extends EventEmitter<MemberEvents> {
       this.stats.requests++;
       this.submit({ sessionId: sid, cxid, op, auth: s.auth });
       return d.promise.then((r) => {
-        const dt = this.clock.now() - t0;
-        const st = this.stats;
-        st.latencyCount++;
-        st.latencyTotal += dt;
-        if (dt < st.latencyMin) st.latencyMin = dt;
-        if (dt > st.latencyMax) st.latencyMax = dt;
+        this.noteLatency(t0);
         return r;
       });
     } catch (e) {
@@ -1286,9 +1281,26 @@ export class Member extends EventEmitter<MemberEvents> {
     if (s.pending.size >= SESSION_REPLIES) {
       throw new KeeperError('BADARGUMENTS', undefined, `more than ${SESSION_REPLIES} writes outstanding on one session`);
     }
-    s.pending.set(cxid, reply);
+    const t0 = this.clock.now();
+    s.pending.set(cxid, {
+      resolve: (r) => {
+        this.noteLatency(t0);
+        reply.resolve(r);
+      },
+      reject: (e) => reply.reject(e),
+    });
     this.stats.requests++;
     this.submit({ sessionId: sid, cxid, op, auth: s.auth });
+  }
+
+  /** Records one write's latency for the admin figures. */
+  private noteLatency(t0: number): void {
+    const dt = this.clock.now() - t0;
+    const st = this.stats;
+    st.latencyCount++;
+    st.latencyTotal += dt;
+    if (dt < st.latencyMin) st.latencyMin = dt;
+    if (dt > st.latencyMax) st.latencyMax = dt;
   }
 
   /** @internal a remote client closes its session (request id `cxid`); answered once the closeSession txn applied. */
