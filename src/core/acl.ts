@@ -144,7 +144,14 @@ function isValidEntry(a: ACL): boolean {
  * Validates an ACL for create/setACL and expands the `auth` scheme to the session's
  * authenticated identities, as ZooKeeper's `fixupACL` does. Throws INVALIDACL.
  */
+const OPEN_ACL: ACL[] = Ids.OPEN_ACL_UNSAFE as ACL[];
+
 export function fixupACL(path: string, acl: readonly ACL[] | undefined, authIds: readonly AuthId[]): ACL[] {
+  // Fast path for the common open ACL (shared, never modified downstream).
+  if (Array.isArray(acl) && acl.length === 1) {
+    const a = acl[0] as ACL | null;
+    if (a !== null && typeof a === 'object' && a.perms === 31 && a.scheme === 'world' && a.id === 'anyone') return OPEN_ACL;
+  }
   if (!Array.isArray(acl) || acl.length === 0) throw new KeeperError('INVALIDACL', path, 'an ACL must have at least one entry');
   const out: ACL[] = [];
   for (const a of acl) {

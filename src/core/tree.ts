@@ -100,6 +100,17 @@ function internACL(acl: readonly ACL[]): readonly ACL[] {
   return v;
 }
 
+/**
+ * Leaves (most znodes) share one empty, never-modified set; a node gets its own set on its first
+ * child. Saves an allocation and ~100 bytes per leaf.
+ */
+const NO_CHILDREN: Set<string> = new Set();
+
+function addChild(parent: ZNode, name: string): void {
+  if (parent.children === NO_CHILDREN) parent.children = new Set();
+  parent.children.add(name);
+}
+
 function newStat(zxid: bigint, time: number, owner: bigint, dataLength: number): Stat {
   return {
     czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time,
@@ -135,13 +146,13 @@ export class DataTree {
   }
 
   private makeNode(data: Uint8Array, acl: readonly ACL[], stat: Stat, kind: NodeKind, ttl: number): ZNode {
-    return { data, acl: internACL(acl), stat, children: new Set(), sorted: null, seq: 0, kind, ttl };
+    return { data, acl: internACL(acl), stat, children: NO_CHILDREN, sorted: null, seq: 0, kind, ttl };
   }
 
   private addSystemNode(path: string): void {
     const parent = this.nodes.get(parentOf(path))!;
     this.nodes.set(path, this.makeNode(EMPTY, Ids.OPEN_ACL_UNSAFE, newStat(0n, 0, 0n, 0), NodeKind.Persistent, 0));
-    parent.children.add(basename(path));
+    addChild(parent, basename(path));
     parent.sorted = null;
     parent.stat.numChildren = parent.children.size;
   }
@@ -295,7 +306,7 @@ export class DataTree {
     const stat = newStat(txn.zxid, txn.time, op.kind === NodeKind.Ephemeral ? op.ephemeralOwner : 0n, op.data.length);
     this.nodes.set(op.path, this.makeNode(op.data, op.acl, stat, op.kind, op.ttl));
     this.dataBytes += op.data.length;
-    parent.children.add(name);
+    addChild(parent, name);
     parent.sorted = null;
     parent.stat.numChildren = parent.children.size;
     if (op.kind === NodeKind.Ephemeral) {
@@ -439,7 +450,7 @@ export class DataTree {
     node.seq = r.seq;
     this.nodes.set(r.path, node);
     this.dataBytes += r.data.length;
-    parent.children.add(basename(r.path));
+    addChild(parent, basename(r.path));
     parent.sorted = null;
     parent.stat.numChildren = parent.children.size;
     if (r.kind === NodeKind.Ephemeral) {
