@@ -167,7 +167,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return Math.round(sorted[i]! * 1000) / 1000;
 }
 
-async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; concurrency: number; ops: number; maxMs: number; existing?: number; name?: string; valueBytes?: number }): Promise<Measurement> {
+async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; concurrency: number; ops: number; maxMs: number; existing?: number; name?: string; valueBytes?: number; yieldEveryMs?: number }): Promise<Measurement> {
   const s = await localSession();
   const payload = new Uint8Array(args.valueBytes ?? 100).fill(120);
   if (args.op === 'create') {
@@ -195,6 +195,7 @@ async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; 
   const start = performance.now();
   const deadline = start + args.maxMs;
   let lastYield = performance.now();
+  const yieldMs = args.yieldEveryMs ?? 4;
   const worker = async (): Promise<void> => {
     for (;;) {
       const i = next++;
@@ -202,7 +203,7 @@ async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; 
       // Local reads resolve without I/O: a loop of them would starve the member's own timers and
       // sockets (its followers would drop it after syncLimit ticks). Yield every few ms, as any
       // application sharing its event loop with a member must.
-      if (performance.now() - lastYield > 4) {
+      if (yieldMs > 0 && performance.now() - lastYield > yieldMs) {
         await new Promise((r) => setImmediate(r));
         lastYield = performance.now();
       }
