@@ -50,6 +50,21 @@ function resultError(r: ApplyResult & { ok: false }): KeeperError {
   return e;
 }
 
+let lastTurn = performance.now();
+let turnArmed = false;
+function noteTurn(): void {
+  lastTurn = performance.now();
+  turnArmed = false;
+}
+/** True when the event loop has not turned for 50 ms (only microtasks ran). */
+function starving(): boolean {
+  if (!turnArmed) {
+    turnArmed = true;
+    setImmediate(noteTurn);
+  }
+  return performance.now() - lastTurn > 50;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => {
     const t = setTimeout(r, ms);
@@ -486,7 +501,15 @@ export class Session extends EventEmitter<SessionEvents> {
    * operation, no queued event, every earlier call settled) it is answered on the spot — the
    * common case, kept free of extra promises; otherwise it takes its place in the order.
    */
+  private fastReads = 0;
+
   private readCall<T>(fn: () => MaybePromise<T>): Promise<T> {
+    // Local reads never wait for I/O, so a tight read loop would never let the event loop turn:
+    // the member's ticks and sockets would starve and its followers elect another leader. Every
+    // 256 reads, check; after 50 ms without a turn, yield one.
+    if ((++this.fastReads & 255) === 0 && starving()) {
+      return new Promise<void>((r) => setImmediate(r)).then(() => this.readCall(fn));
+    }
     if (
       this.issueQueue.length === 0 && this.writesOutstanding === 0 && this.eventQueue.length === 0
       && this.deliveredSeq === this.callSeq && this.retry === undefined && !this.memberStopping && this.alive
