@@ -828,7 +828,8 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** Keeps the newest snapRetainCount (≥ 3) snapshots and the log they need (autopurge). */
   private async purge(): Promise<void> {
-    if (this._stopped || this.purging) return;
+    // Not skipped while stopping: halt() waits for the snapshot (and this purge) before closing storage.
+    if (this.purging) return;
     this.purging = true;
     const retain = Math.max(3, this.config.autopurge?.snapRetainCount ?? 3);
     try {
