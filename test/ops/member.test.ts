@@ -185,7 +185,9 @@ describe('ops/member: conclave member start/status/stop as real processes (SPEC 
     for (let i = 0; i < 50; i++) {
       const r = await conclave(['status', '--servers', servers]);
       out = r.stdout;
-      if (r.code === 0 && /3\/3 members answered; leader \d; 3 serving/.test(out)) break;
+      const l = /3\/3 members answered; leader (\d); 3 serving/.exec(out);
+      // The leader's row lists both learners once both finished syncing.
+      if (r.code === 0 && l && (out.split('\n')[Number(l[1])] ?? '').match(/\d+:\d+ \d+:\d+$/)) break;
       await new Promise((res) => setTimeout(res, 200));
     }
     const leader = Number(/3\/3 members answered; leader (\d); 3 serving/.exec(out)?.[1]);
