@@ -923,7 +923,8 @@ export function buildCreate(path: string, data: Data | undefined, createOptions:
     type: 'create',
     path,
     data: toBytes(data, path),
-    acl: Array.isArray(acl) ? acl.map((a: ACL) => ({ ...a })) : (acl as unknown as ACL[]),
+    // The frozen default is shared as is; a caller's array is copied (they may change it later).
+    acl: acl === Ids.OPEN_ACL_UNSAFE ? (acl as ACL[]) : Array.isArray(acl) ? acl.map((a: ACL) => ({ ...a })) : (acl as unknown as ACL[]),
     mode,
     ttl: options.ttlMs ?? 0,
   };

@@ -1,14 +1,19 @@
 import { KeeperError } from '../core/errors.js';
 import type { Data } from './types.js';
 
-const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 /** Converts caller data to a private copy of the bytes (callers may reuse their buffer afterwards). */
 export function toBytes(data: Data | undefined, path?: string): Uint8Array {
-  if (data === undefined || data === null) return new Uint8Array(0);
-  if (typeof data === 'string') return encoder.encode(data);
-  // A plain copy: Buffer#slice would be a view of the caller's memory, not a copy.
-  if (data instanceof Uint8Array) return new Uint8Array(data);
+  if (data === undefined || data === null) return EMPTY;
+  // Copies come from Node's buffer pool (a fresh backing store per write costs ~10× more).
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) {
+    // A real copy: Buffer#slice would be a view of the caller's memory.
+    const copy = Buffer.allocUnsafe(data.length);
+    copy.set(data);
+    return copy;
+  }
   throw new KeeperError('BADARGUMENTS', path, 'data must be a Uint8Array or a string');
 }
 

@@ -484,8 +484,12 @@ export class ZabPeer {
   private logTxn(txn: Txn): void {
     this.window.push(txn);
     this.lastLogged = txn.zxid;
-    this.out.persist.push({ kind: 'append', txns: [txn] });
-    this.trimWindow();
+    // Consecutive txns of one round go in one append (one group-committed write).
+    const p = this.out.persist;
+    const last = p[p.length - 1];
+    if (last !== undefined && last.kind === 'append') last.txns.push(txn);
+    else p.push({ kind: 'append', txns: [txn] });
+    if (this.windowLength() > this.cfg.logWindow) this.trimWindow();
   }
 
   private trimWindow(): void {
