@@ -3,6 +3,7 @@ import { connect, CreateMode } from '../../src/index.js';
 import { connectTcpClient, type ClientConnection } from '../../src/transport/tcp.js';
 import type { PeerMessage } from '../../src/transport/types.js';
 import { recordingLogger, sleep, tcpEnsemble, waitFor, type TcpEnsemble } from './helpers.js';
+import { mulberry32 as prng } from '../../src/testing/random.js';
 
 /**
  * Hostile clients: thousands of random and mutated client-protocol messages — before and after a
@@ -11,16 +12,6 @@ import { recordingLogger, sleep, tcpEnsemble, waitFor, type TcpEnsemble } from '
  * ensemble serves a legitimate remote session and the replicas agree. Replay with FUZZ_SEED.
  */
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OPS = ['write', 'getData', 'exists', 'getChildren', 'getACL', 'getAllChildrenNumber', 'getEphemerals', 'sync', 'addAuth', 'addWatch', 'removeWatch'];
 const TYPES = ['create', 'delete', 'setData', 'setACL', 'check', 'multi', 'createSession', 'closeSession', 'reap', 'nope'];

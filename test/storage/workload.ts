@@ -5,18 +5,11 @@ import type { Request, RequestOp } from '../../src/core/request.js';
 import { DataTree } from '../../src/core/tree.js';
 import type { Txn } from '../../src/core/txn.js';
 import { makeZxid } from '../../src/core/zxid.js';
+import { mulberry32 } from '../../src/testing/random.js';
 
 /** mulberry32: a small seeded PRNG so that every run of a test sees the same txns. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
+
 
 const enc = new TextEncoder();
 

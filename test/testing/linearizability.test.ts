@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { HistoryRecorder, describeEntry, type HistEntry, type HistOp, type HistResult } from '../../src/testing/history.js';
 import { checkLinearizable, checkSequentialReads, type LinearizabilityResult } from '../../src/testing/linearizability.js';
+import { mulberry32 as prng } from '../../src/testing/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -34,17 +35,6 @@ function assertViolation(r: LinearizabilityResult, path: string): Extract<Linear
   return r;
 }
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Independent reference model of one znode (deliberately not the checker's code). */
 interface Z {

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError, isPeerMessage } from '../../src/transport/frame.js';
+import { mulberry32 as seeded } from '../../src/testing/random.js';
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function drain(d: FrameDecoder): unknown[] {
   const out: unknown[] = [];

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { encode } from '../../src/core/codec.js';
 import { decodePayload, FrameDecoder } from '../../src/transport/frame.js';
 import type { PeerMessage } from '../../src/transport/types.js';
+import { mulberry32 as prng } from '../../src/testing/random.js';
 
 /**
  * Hostile-input harness for a live TCP listener (a bare tcpTransport or a member's): throws random
@@ -53,17 +54,6 @@ export interface FuzzReport {
   ms: number;
 }
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly r: () => number) {}

@@ -3,6 +3,7 @@ import { memoryNetwork, type MemoryNetwork, type MemoryTransport } from '../../s
 import type { PeerMessage } from '../../src/transport/types.js';
 import { record, runCompliance, waitFor, type Recorder } from './compliance.js';
 import { lifecycleExitMs } from './processes.js';
+import { mulberry32 as seeded } from '../../src/testing/random.js';
 
 runCompliance({
   kind: 'memory',
@@ -47,17 +48,6 @@ runCompliance({
   lifecycleExitMs: () => lifecycleExitMs({ kind: 'memory' }),
 });
 
-/** Deterministic PRNG (mulberry32) for seeded fault decisions. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
