@@ -485,8 +485,7 @@ export class Member extends EventEmitter<MemberEvents> {
       if (this.holdApply > 0) this.heldCommits.push(txn);
       else this.applyTxn(txn);
     }
-    // Requests forwarded by learners: a network that duplicates a message must not apply a write twice.
-    if (rd.requests.length > 0) for (const r of rd.requests) if (!this.prep.isDuplicate(r)) this.proposeLocal(r);
+    if (rd.requests.length > 0) for (const r of rd.requests) this.proposeLocal(r);
     if (rd.touches.length > 0) {
       const now = this.clock.now();
       for (const [sid] of rd.touches) this.tracker.touch(sid, now);
@@ -681,6 +680,9 @@ export class Member extends EventEmitter<MemberEvents> {
       this.failPending(req.sessionId, req.cxid, new KeeperError('CONNECTIONLOSS'));
       return;
     }
+    // A request duplicated by the network, or resent by a client after a failover (same id), is
+    // dropped if it was applied already or prepared in this leadership: the original's commit answers it.
+    if (this.prep.isDuplicate(req)) return;
     const zxid = this.zab.allocateZxid();
     const now = this.clock.now();
     const op = this.prep.prepare(req, zxid, now);
