@@ -130,7 +130,18 @@ interface LocalSession {
   lostLocally: boolean;
   created: boolean;
   syncs: Map<number, Deferred<void>>;
+  /**
+   * Retries of a local session's writes (its retry policy after CONNECTIONLOSS) reuse the request
+   * id they were first submitted with — `retried` maps the session's write id to it — and
+   * `results` keeps the latest applied results, so a retried write that was applied after all is
+   * answered, never applied twice.
+   */
+  retried?: Map<number, number>;
+  results?: Map<number, ApplyResult>;
 }
+
+/** How many recent request ids / results a local session remembers for retries. */
+const LOCAL_RETRY_WINDOW = 256;
 
 /** Figures for admin commands. */
 export interface MemberStats {
@@ -728,6 +739,11 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     const s = this.local.get(txn.sessionId);
     if (s) {
+      if (s.retried !== undefined && txn.cxid > 0) {
+        const results = (s.results ??= new Map());
+        results.set(txn.cxid, r);
+        if (results.size > LOCAL_RETRY_WINDOW) results.delete(results.keys().next().value as number);
+      }
       if (txn.zxid > s.lastZxid) s.lastZxid = txn.zxid;
       const d = s.pending.get(txn.cxid);
       if (d) {
@@ -1004,14 +1020,58 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /** @internal the write entry point for local and remote sessions. */
-  writeFor(sid: bigint, op: RequestOp): Promise<ApplyResult> {
+  writeFor(sid: bigint, op: RequestOp, writeId?: number): Promise<ApplyResult> {
     try {
       validateRequestOp(op, this.maxDataBytes);
       const s = this.sessionFor(sid);
       if (op.type === 'createSession' || op.type === 'closeSession' || op.type === 'reap') {
         throw new KeeperError('BADARGUMENTS', undefined, `${op.type} is not a client request`);
       }
-      const cxid = ++s.cxid;
+      let cxid: number;
+      const earlier = writeId === undefined ? undefined : s.retried?.get(writeId);
+      if (earlier !== undefined) {
+        // A retry of a write submitted before: applied meanwhile → its result; in flight → wait for
+        // it; lost (never committed) → submit again under the same id (the leader drops duplicates).
+        const done = s.results?.get(earlier);
+        if (done) return Promise.resolve(done);
+        const inFlight = s.pending.get(earlier);
+        if (inFlight) {
+          const again = deferred<ApplyResult>();
+          s.pending.set(earlier, {
+            resolve: (r) => {
+              inFlight.resolve(r);
+              again.resolve(r);
+            },
+            reject: (e) => {
+              inFlight.reject(e);
+              again.reject(e);
+            },
+          });
+          return again.promise;
+        }
+        const applied = this.tree.sessions.get(sid)?.lastCxid ?? 0;
+        if (earlier > applied) {
+          cxid = earlier;
+        } else {
+          // A later write of this session was applied and this one was not (its result would be
+          // kept): writes commit in order, so this one can never commit any more — submit it anew.
+          const results = s.results;
+          let oldest = Infinity;
+          if (results) for (const k of results.keys()) if (k < oldest) oldest = k;
+          if (!results || (results.size >= LOCAL_RETRY_WINDOW && earlier < oldest)) {
+            throw new KeeperError('CONNECTIONLOSS', undefined, 'the write may have been applied and its result is no longer kept; read to see its effect');
+          }
+          cxid = ++s.cxid;
+          s.retried!.set(writeId!, cxid);
+        }
+      } else {
+        cxid = ++s.cxid;
+        if (writeId !== undefined) {
+          const m = (s.retried ??= new Map());
+          m.set(writeId, cxid);
+          if (m.size > LOCAL_RETRY_WINDOW) m.delete(m.keys().next().value as number);
+        }
+      }
       const d = deferred<ApplyResult>();
       s.pending.set(cxid, d);
       const t0 = this.clock.now();
@@ -1085,7 +1145,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   private makeLocalBackend(): SessionBackend {
     return {
-      write: (sid, op) => this.writeFor(sid, op),
+      write: (sid, op, writeId) => this.writeFor(sid, op, writeId),
       getData: (sid, path, watch) => this.readGetData(sid, path, watch),
       exists: (sid, path, watch) => this.readExists(sid, path, watch),
       getChildren: (sid, path, watch) => this.readGetChildren(sid, path, watch),

@@ -26,7 +26,11 @@ type MaybePromise<T> = T | Promise<T>;
  * ones. Every method may throw/reject a KeeperError.
  */
 export interface SessionBackend {
-  write(sid: bigint, op: RequestOp): Promise<ApplyResult>;
+  /**
+   * `writeId` (from sessions with a retry policy) names the logical write: a retry passes the same
+   * id, so a write applied before its reply was lost is answered, not applied again.
+   */
+  write(sid: bigint, op: RequestOp, writeId?: number): Promise<ApplyResult>;
   getData(sid: bigint, path: string, watch: boolean): MaybePromise<{ data: Uint8Array; stat: Stat }>;
   exists(sid: bigint, path: string, watch: boolean): MaybePromise<Stat | null>;
   getChildren(sid: bigint, path: string, watch: boolean): MaybePromise<{ children: string[]; stat: Stat }>;
@@ -427,13 +431,18 @@ export class Session extends EventEmitter<SessionEvents> {
     this.pumpIssue();
   }
 
-  private writeOnce(op: RequestOp): Promise<ApplyResult> {
-    return this.ordered(() => this.backend.write(this.id, op));
+  private writeOnce(op: RequestOp, writeId?: number): Promise<ApplyResult> {
+    return this.ordered(() => this.backend.write(this.id, op, writeId));
   }
 
   private write(op: RequestOp): Promise<ApplyResult> {
-    return this.withRetry(() => this.writeOnce(op));
+    if (!this.retry) return this.writeOnce(op);
+    // Every attempt of this write carries one id, so the member never applies it twice.
+    const writeId = ++this.writeIds;
+    return this.withRetry(() => this.writeOnce(op, writeId));
   }
+
+  private writeIds = 0;
 
   /**
    * Issues a read once every earlier write of this session completed; its result comes after the
