@@ -28,6 +28,8 @@ export interface MemberProcessConfig {
   syncLimit?: number;
   forceSync?: boolean;
   sessionTimeoutMs?: number;
+  /** Snapshot interval in txns (member default when absent). */
+  snapCount?: number;
   logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -322,7 +324,7 @@ async function main(): Promise<void> {
   }
   member = await startMember({
     id: config.id, ensemble: config.ensemble, transport, secret: config.secret, storage: config.dir,
-    tickMs: config.tickMs, syncLimit: config.syncLimit, forceSync: config.forceSync ?? true, logLevel: config.logLevel ?? 'warn',
+    tickMs: config.tickMs, syncLimit: config.syncLimit, forceSync: config.forceSync ?? true, snapCount: config.snapCount, logLevel: config.logLevel ?? 'warn',
   });
   member.transport?.on('warn', (m) => {
     warns++;

@@ -1,0 +1,73 @@
+/**
+ * The write part of benchmarks/cluster.ts alone, for iterating on the replicated write path: a
+ * 3-process TCP ensemble with LevelDB (fsync on), create and setData with 256 callers on the
+ * leader (and on a follower with --follower), several rounds, CPU µs per op for each process.
+ *
+ *   npx tsx benchmarks/clusterWrites.ts [--ops 20000] [--rounds 3] [--follower] [--concurrency 256] [--no-snapshots]
+ *
+ * Member flags come from CONCLAVE_CLUSTER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p').
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { agreedLeader, freePorts, killAll, spawnMember, type MemberProcess, type MemberProcessConfig } from '../test/cluster/harness.js';
+
+const { values: args } = parseArgs({
+  options: {
+    ops: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '256' },
+    follower: { type: 'boolean', default: false },
+    'no-snapshots': { type: 'boolean', default: false },
+  },
+});
+const OPS = Number(args.ops);
+const ROUNDS = Number(args.rounds);
+const CONC = Number(args.concurrency);
+
+interface Stats { cpu: { user: number; system: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number }
+interface Measurement { ops: number; opsPerSec: number; p50Ms: number; p99Ms: number; errors: number }
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(os.tmpdir(), 'conclave-bench-writes-'));
+  const ports = await freePorts(3);
+  const ids = [1, 2, 3];
+  const ensemble = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+  const cfgs: MemberProcessConfig[] = ids.map((id) => ({
+    id, ensemble, transport: 'tcp', secret: 'bench-cluster-secret-0123456789', dir: join(root, `m${id}`),
+    sessionTimeoutMs: 10_000, forceSync: true, logLevel: 'error',
+    ...(args['no-snapshots'] ? { snapCount: 1_000_000_000 } : {}),
+  }));
+  const members = await Promise.all(cfgs.map((c) => spawnMember(c)));
+  try {
+    const leader = await agreedLeader(members, 30_000);
+    const target = args.follower ? members.find((m) => m !== leader)! : leader;
+    const order = [leader, ...members.filter((m) => m !== leader)];
+    const stats = (): Promise<Stats[]> => Promise.all(order.map((m) => m.call<Stats>('stats')));
+    const run = async (op: string, dir: string, existing?: number): Promise<Measurement> => {
+      const before = await stats();
+      const r = await target.call<Measurement>('bench', { op, dir, concurrency: CONC, ops: OPS, maxMs: 60_000, existing }, 180_000);
+      const after = await stats();
+      const cpu = after.map((s, i) => (s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system) / Math.max(1, r.ops));
+      const perFsync = (after[0]!.fsyncTxns - before[0]!.fsyncTxns) / Math.max(1, after[0]!.fsyncBatches - before[0]!.fsyncBatches);
+      const total = cpu.reduce((a, b) => a + b, 0);
+      const fsyncs = after.map((s, i) => (s.fsyncBatches - before[i]!.fsyncBatches) / ((r.ops / r.opsPerSec) || 1));
+      const sent = after.map((s, i) => (s.packetsSent - before[i]!.packetsSent) / Math.max(1, r.ops));
+      process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
+      return r;
+    };
+    await target.call('bench', { op: 'create', dir: '/warmup', concurrency: 64, ops: 5000, maxMs: 30_000 }, 60_000);
+    process.stdout.write(`${args.follower ? 'follower' : 'leader'} ×${CONC}, ${OPS} ops per measurement\n`);
+    for (let round = 0; round < ROUNDS; round++) {
+      const c = await run('create', `/r${round}`);
+      await run('setData', `/r${round}`, c.ops);
+    }
+  } finally {
+    await Promise.all(members.map((m: MemberProcess) => m.stop()));
+    await killAll();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
