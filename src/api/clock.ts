@@ -8,6 +8,11 @@ export interface Clock {
   clearInterval(handle: unknown): void;
   /** Yields to other work (chunked snapshot writing); virtual clocks run it as a zero-delay task. */
   yield(): Promise<void>;
+  /**
+   * Optional: runs `fn` once the work already queued has run (after I/O that is ready now);
+   * `setImmediate` on the real clock, a zero-delay timer on a virtual one. Without it, yield() is used.
+   */
+  immediate?(fn: () => void): void;
 }
 
 /**
@@ -21,4 +26,7 @@ export const realClock: Clock = {
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
   yield: () => new Promise((r) => setImmediate(r)),
+  immediate: (fn) => {
+    setImmediate(fn);
+  },
 };

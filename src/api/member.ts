@@ -208,6 +208,7 @@ export class Member extends EventEmitter<MemberEvents> {
   private purging = false;
   private pumping = false;
   private pumpScheduled = false;
+  private proposalFlushScheduled = false;
   private persistQueue: PersistOp[] = [];
   private persisting = false;
   private holdApply = 0;
@@ -470,17 +471,40 @@ export class Member extends EventEmitter<MemberEvents> {
     });
   }
 
-  /** Carries out everything the ZAB peer produced, until it is quiet. Re-entrant calls just return. */
-  private pumpNow(): void {
-    if (this.pumping || this._stopped) return;
+  /**
+   * Carries out everything the ZAB peer produced, until it is quiet. Re-entrant calls just return.
+   * The leader's new proposals are held back (they are logged at once) until the work already
+   * queued in this turn of the event loop has run — the callers answered by the last commits
+   * issue their next writes in microtasks and I/O callbacks of the same turn — and then go out
+   * together, as one PROPOSAL message per follower (measured on a 3-process ensemble at 256
+   * callers: ~2 txns per message when sent from the microtask, dozens when held).
+   */
+  private pumpNow(flushProposals = false): void {
+    if (this.pumping || this._stopped) {
+      if (flushProposals && !this._stopped) this.scheduleProposalFlush();
+      return;
+    }
     this.pumping = true;
     try {
-      while (this.zab.hasReady()) this.handleReady(this.zab.takeReady());
+      const hold = !flushProposals;
+      while (this.zab.hasReady(hold)) this.handleReady(this.zab.takeReady(hold));
+      if (hold && this.zab.unsentProposals > 0) this.scheduleProposalFlush();
     } catch (e) {
       this.die(e as Error);
     } finally {
       this.pumping = false;
     }
+  }
+
+  private scheduleProposalFlush(): void {
+    if (this.proposalFlushScheduled) return;
+    this.proposalFlushScheduled = true;
+    const run = (): void => {
+      this.proposalFlushScheduled = false;
+      this.pumpNow(true);
+    };
+    if (this.clock.immediate) this.clock.immediate(run);
+    else void this.clock.yield().then(run);
   }
 
   private handleReady(rd: Ready): void {

@@ -45,6 +45,10 @@ export class VirtualClock implements Clock {
     return new Promise((r) => this.setTimeout(r, 0));
   }
 
+  immediate(fn: () => void): void {
+    this.push(fn, 0, 0);
+  }
+
   /** Number of pending timers (including cancelled ones not yet popped). */
   get pending(): number {
     return this.heap.length;

@@ -258,16 +258,22 @@ export class ZabPeer {
     this.out.events.push({ type: 'state', state: 'looking', leader: undefined, epoch: this.currentEpoch });
   }
 
-  /** Takes the outputs accumulated since the last call. */
-  takeReady(): Ready {
-    this.flushProposals();
+  /**
+   * Takes the outputs accumulated since the last call. With `holdProposals`, the leader's
+   * proposals of this round stay unsent (they are still logged: their append is in this Ready) so
+   * that the driver can gather more of them into one PROPOSAL message per follower; anything else
+   * sent to a learner still goes after them, because `toLearner` flushes them first.
+   */
+  takeReady(holdProposals = false): Ready {
+    if (!holdProposals) this.flushProposals();
     const r = this.out;
     this.out = emptyReady();
     return r;
   }
 
-  hasReady(): boolean {
-    if (this.lead && this.lead.unsent.length > 0) return true;
+  /** Whether takeReady(holdProposals) would return anything. */
+  hasReady(holdProposals = false): boolean {
+    if (!holdProposals && this.lead && this.lead.unsent.length > 0) return true;
     const o = this.out;
     return o.messages.length > 0 || o.persist.length > 0 || o.commits.length > 0 || o.requests.length > 0
       || o.syncDone.length > 0 || o.touches.length > 0 || o.events.length > 0;
@@ -389,6 +395,11 @@ export class ZabPeer {
     }
     this.logTxn(txn);
     l.unsent.push(txn);
+  }
+
+  /** Leader: proposals made and not yet sent (held by takeReady(true)). */
+  get unsentProposals(): number {
+    return this.lead ? this.lead.unsent.length : 0;
   }
 
   /** Sends the proposals of this round to every follower, as one message each. */
