@@ -3,12 +3,13 @@ import type { ACL } from '../core/acl.js';
 import { decode, encode } from '../core/codec.js';
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
+import { decodeTxn, txnBytes } from '../core/txnCodec.js';
 import { formatZxid } from '../core/zxid.js';
 import { CorruptRecordError, StorageError } from './errors.js';
 import type { SnapshotHeader } from './types.js';
 
 /**
- * The on-disk format of a conclave data directory (LevelDB keys and values), version 1.
+ * The on-disk format of a conclave data directory (LevelDB keys and values), version 2.
  *
  * Keys (binary, so that LevelDB's byte order is zxid order):
  *   'L' zxid(8)                  one txn of the write-ahead log
@@ -22,8 +23,16 @@ import type { SnapshotHeader } from './types.js';
  * Log records also carry, outside the payload, their zxid and the zxid of the record before them
  * in the log (`prev`): a missing record in the middle of the log (a write LevelDB lost or skipped
  * on recovery) breaks that chain and is detected, where checksums alone would not see it.
+ *
+ * Versions: 1 wrote log records as msgpack maps (type 0x01); 2 writes them in the binary txn form
+ * of core/txnCodec.ts (type 0x06), the bytes a PROPOSAL carries, so that a txn is encoded once
+ * for the log and the wire. Both are read. A version 1 directory is marked version 2 when opened
+ * for writing (before any record of the new type is written), so that an older conclave refuses
+ * it with a clear message instead of meeting records it cannot read.
  */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** Formats this code reads (and, when opened for writing, upgrades to FORMAT_VERSION). */
+export const READABLE_FORMATS: readonly number[] = [1, 2];
 
 export const KEY_LOG = 0x4c; // 'L'
 export const KEY_SNAP = 0x53; // 'S'
@@ -32,7 +41,10 @@ export const SNAP_HEADER = 0x48; // 'H'
 export const SNAP_CHUNK = 0x43; // 'C'
 export const SNAP_END = 0x45; // 'E'
 
+/** Format 1 log record: the txn as a msgpack map. */
 const T_TXN = 0x01;
+/** Format 2 log record: the txn in core/txnCodec's binary form. */
+const T_TXN_BINARY = 0x06;
 const T_SNAP_HEADER = 0x02;
 const T_SNAP_CHUNK = 0x03;
 const T_SNAP_END = 0x04;
@@ -86,8 +98,8 @@ function crcOf(b: Buffer, start: number): number {
   return crc32(b.subarray(start)) >>> 0;
 }
 
-/** Checks a value's CRC and type byte; returns it as a Buffer. */
-function checked(where: string, value: Uint8Array, type: number, minLength: number): Buffer {
+/** Checks a value's CRC and type byte (`type`, or `alt` when given); returns it as a Buffer. */
+function checked(where: string, value: Uint8Array, type: number, minLength: number, alt = type): Buffer {
   const b = asBuffer(value);
   if (b.length < Math.max(5, minLength)) throw new CorruptRecordError(where, `record too short (${b.length} bytes)`);
   const stored = b.readUInt32BE(0);
@@ -95,7 +107,7 @@ function checked(where: string, value: Uint8Array, type: number, minLength: numb
   if (stored !== computed) {
     throw new CorruptRecordError(where, `checksum mismatch (stored ${stored.toString(16).padStart(8, '0')}, computed ${computed.toString(16).padStart(8, '0')})`);
   }
-  if (b[4] !== type) throw new CorruptRecordError(where, `unexpected record type 0x${b[4]!.toString(16)} (wanted 0x${type.toString(16)})`);
+  if (b[4] !== type && b[4] !== alt) throw new CorruptRecordError(where, `unexpected record type 0x${b[4]!.toString(16)} (wanted 0x${type.toString(16)})`);
   return b;
 }
 
@@ -112,7 +124,20 @@ function sealBytes(type: number, head: number, payload: Uint8Array, fill?: (b: B
 
 const LOG_HEAD = 16; // zxid(8) prev(8)
 
+/** A log record (format 2) for `txn`, whose encoded form is shared with the wire (txnBytes). */
 export function encodeLogRecord(txn: Txn, prev: bigint): Buffer {
+  const payload = txnBytes(txn);
+  const out = Buffer.allocUnsafe(5 + LOG_HEAD + payload.length);
+  out[4] = T_TXN_BINARY;
+  out.writeBigUInt64BE(txn.zxid, 5);
+  out.writeBigUInt64BE(prev, 13);
+  out.set(payload, 5 + LOG_HEAD);
+  out.writeUInt32BE(crcOf(out, 4), 0);
+  return out;
+}
+
+/** A format 1 log record (msgpack), as older versions wrote them (tests of reading old directories). */
+export function encodeLogRecordV1(txn: Txn, prev: bigint): Buffer {
   return sealBytes(T_TXN, LOG_HEAD, encode(txn), (b) => {
     b.writeBigUInt64BE(txn.zxid, 5);
     b.writeBigUInt64BE(prev, 13);
@@ -128,7 +153,7 @@ export interface LogRecordHead {
 /** Verifies a log record's checksum and that it belongs under `keyZxid`; cheap (no decoding). */
 export function checkLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead {
   const where = `log ${formatZxid(keyZxid)}`;
-  const b = checked(where, value, T_TXN, 5 + LOG_HEAD + 1);
+  const b = checked(where, value, T_TXN_BINARY, 5 + LOG_HEAD + 1, T_TXN);
   const zxid = b.readBigUInt64BE(5);
   const prev = b.readBigUInt64BE(13);
   if (zxid !== keyZxid) throw new CorruptRecordError(where, `record says zxid ${formatZxid(zxid)} (key and record disagree)`);
@@ -139,16 +164,21 @@ export function checkLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHea
 export function decodeLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead & { txn: Txn } {
   const head = checkLogRecord(keyZxid, value);
   const where = `log ${formatZxid(keyZxid)}`;
+  const b = asBuffer(value);
   let txn: Txn;
   try {
-    txn = decode(asBuffer(value).subarray(5 + LOG_HEAD)) as Txn;
+    if (b[4] === T_TXN_BINARY) {
+      txn = decodeTxn(b, 5 + LOG_HEAD, b.length);
+    } else {
+      txn = decode(b.subarray(5 + LOG_HEAD)) as Txn;
+      if (txn !== null && typeof txn === 'object' && typeof txn.op === 'object' && txn.op !== null) ownData(txn.op);
+    }
   } catch (e) {
     throw new CorruptRecordError(where, `undecodable txn (${(e as Error).message})`);
   }
   if (txn === null || typeof txn !== 'object' || txn.zxid !== keyZxid || typeof txn.op !== 'object' || txn.op === null) {
     throw new CorruptRecordError(where, 'payload is not the txn the record claims');
   }
-  ownData(txn.op);
   return { ...head, txn };
 }
 

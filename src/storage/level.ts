@@ -6,7 +6,7 @@ import { formatZxid } from '../core/zxid.js';
 import { CorruptRecordError, StorageError } from './errors.js';
 import {
   ChunkEncoder, checkLogRecord, checkSnapshotChunk, decodeLogRecord, decodeMeta, decodeSnapshotChunk, decodeSnapshotEnd,
-  decodeSnapshotHeader, describeKey, encodeLogRecord, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION,
+  decodeSnapshotHeader, describeKey, encodeLogRecord, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION, READABLE_FORMATS,
   KEY_SNAP, keyZxid, logKey, MAX_ZXID, metaKey, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, type LogRecordHead, type SnapshotEnd,
 } from './format.js';
 import type {
@@ -276,8 +276,14 @@ export class LevelStorage implements Storage {
     } catch (e) {
       throw this.unsafe(`the format marker is damaged (${(e as CorruptRecordError).detail ?? (e as Error).message})`);
     }
-    if (v !== FORMAT_VERSION) {
-      throw new StorageError('FORMAT', `${this.directory} was written in storage format ${String(v)}; this conclave reads format ${FORMAT_VERSION} (upgrade conclave)`);
+    if (typeof v !== 'number' || !READABLE_FORMATS.includes(v)) {
+      throw new StorageError('FORMAT', `${this.directory} was written in storage format ${String(v)}; this conclave reads formats ${READABLE_FORMATS.join(' and ')} (upgrade conclave)`);
+    }
+    if (v !== FORMAT_VERSION && !this.readOnly) {
+      // Before any record of the new format is written: an older conclave must refuse the directory
+      // from now on rather than meet records it cannot read (the old records stay readable here).
+      await this.db.put(metaKey('format'), encodeMeta(FORMAT_VERSION), { sync: true });
+      this.log?.info({ directory: this.directory, from: v, to: FORMAT_VERSION }, 'data directory upgraded to the current storage format');
     }
   }
 

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/api/log.js';
 import { StorageError } from '../../src/storage/errors.js';
 import type { Txn } from '../../src/core/txn.js';
 import { makeZxid } from '../../src/core/zxid.js';
+import { decodeMeta, encodeLogRecordV1, encodeMeta, logKey, metaKey } from '../../src/storage/format.js';
 import { LevelStorage } from '../../src/storage/level.js';
 import type { Storage } from '../../src/storage/types.js';
 import { storageCompliance } from './compliance.js';
@@ -201,6 +202,75 @@ describe('storage/level: LevelDB specifics', function () {
       await again.halt();
     });
   }
+
+  describe('storage format versions', () => {
+    /** A directory as conclave's format 1 wrote it: msgpack log records, format marker 1. */
+    async function formatOneDirectory(txns: Txn[]): Promise<string> {
+      const dir = tempDir();
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+      const batch = db.batch();
+      batch.put(metaKey('format'), encodeMeta(1));
+      let prev = 0n;
+      for (const t of txns) {
+        batch.put(logKey(t.zxid), encodeLogRecordV1(t, prev));
+        prev = t.zxid;
+      }
+      await batch.write({ sync: true });
+      await db.close();
+      return dir;
+    }
+
+    async function formatMarker(dir: string): Promise<unknown> {
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+      try {
+        return decodeMeta('format', (await db.get(metaKey('format')))!);
+      } finally {
+        await db.close();
+      }
+    }
+
+    async function readAll(s: LevelStorage): Promise<Txn[]> {
+      const out: Txn[] = [];
+      for await (const b of s.readLog(0n)) out.push(...b);
+      return out;
+    }
+
+    it('a format 1 directory (msgpack records) is read, marked format 2 when opened for writing, and continues with format 2 records', async () => {
+      const w = new Workload(41);
+      const old = w.steps(300);
+      const dir = await formatOneDirectory(old);
+      const ro = new LevelStorage(dir, { readOnly: true });
+      assert.equal((await ro.open()).lastZxid, w.lastZxid);
+      assert.deepStrictEqual(await readAll(ro), old);
+      await ro.close();
+      assert.equal(await formatMarker(dir), 1, 'read-only opening changes nothing');
+
+      const s = new LevelStorage(dir);
+      const st = await s.open();
+      assert.equal(st.lastZxid, w.lastZxid);
+      assert.deepStrictEqual(st.damage, []);
+      const added = w.steps(200);
+      await s.append(added);
+      assert.deepStrictEqual(await readAll(s), [...old, ...added]);
+      await s.close();
+      assert.equal(await formatMarker(dir), 2);
+      const again = new LevelStorage(dir);
+      assert.equal((await again.open()).lastZxid, w.lastZxid);
+      assert.deepStrictEqual(await readAll(again), w.txns);
+      await again.close();
+    });
+
+    it('a directory of a newer format is refused with FORMAT, naming the formats this version reads', async () => {
+      const dir = await formatOneDirectory([]);
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+      await db.put(metaKey('format'), encodeMeta(3));
+      await db.close();
+      await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && /storage format 3; this conclave reads formats 1 and 2/.test((e as Error).message));
+    });
+  });
 
   it('read-only storage refuses writes', async () => {
     const dir = tempDir();

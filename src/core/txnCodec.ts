@@ -1,0 +1,498 @@
+import type { ACL } from './acl.js';
+import type { ErrorCode } from './errors.js';
+import type { CheckTxn, CreateTxn, DeleteTxn, NodeKind, SetDataTxn, Txn, TxnOp } from './txn.js';
+
+/**
+ * The compact binary form of a txn, used for the txn log and inside PROPOSAL/DIFF frames. A txn is
+ * encoded once — by whoever needs its bytes first, the leader's log or its transport — and the
+ * same bytes are written to the log and sent to every follower (`txnBytes`, cached per txn
+ * object); a follower keeps the bytes it received with the txn it decoded, so its log is written
+ * without encoding again. Fixed field order instead of msgpack maps: no key names on the wire or
+ * on disk, and decoding is a few reads per field.
+ *
+ *   u8 version (1) | u64 zxid | u64 sessionId | num cxid | num time | u8 op | op fields
+ *
+ * num: one byte 0–0xef for small non-negative integers, else a tag — 0xf0 u16, 0xf1 u32,
+ * 0xf2 i32 (negative), 0xf3 f64 — so every JS number round-trips exactly. str: varint byte
+ * length + UTF-8. bytes: varint length + bytes. acl: varint count × (num perms, str scheme,
+ * str id). u64: 8 bytes big-endian.
+ *
+ * Decoding never trusts its input: every read is bounds-checked, counts are bounded by the bytes
+ * left, and anything malformed throws TxnCodecError (the caller drops the frame or reports the
+ * record corrupt). Values it produces still go through the structural checks of the layer above
+ * (isValidTxn for messages).
+ */
+
+export class TxnCodecError extends Error {
+  override readonly name = 'TxnCodecError';
+}
+
+const VERSION = 1;
+
+const OP_CREATE = 1;
+const OP_DELETE = 2;
+const OP_SET_DATA = 3;
+const OP_SET_ACL = 4;
+const OP_CHECK = 5;
+const OP_MULTI = 6;
+const OP_ERROR = 7;
+const OP_CREATE_SESSION = 8;
+const OP_CLOSE_SESSION = 9;
+
+const NUM_U16 = 0xf0;
+const NUM_U32 = 0xf1;
+const NUM_I32 = 0xf2;
+const NUM_F64 = 0xf3;
+
+const ERR_PATH = 1;
+const ERR_FAILED_OP = 2;
+const ERR_OP_COUNT = 4;
+
+// ------------------------------------------------------------------ encoding
+
+/** One growable scratch buffer for every encoding (encoding is synchronous and not re-entrant). */
+let buf = Buffer.allocUnsafeSlow(64 * 1024);
+let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+let pos = 0;
+
+function ensure(n: number): void {
+  if (pos + n <= buf.length) return;
+  let len = buf.length * 2;
+  while (len < pos + n) len *= 2;
+  const nb = Buffer.allocUnsafeSlow(len);
+  buf.copy(nb, 0, 0, pos);
+  buf = nb;
+  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function wU8(v: number): void {
+  ensure(1);
+  buf[pos++] = v;
+}
+
+function wVarint(v: number): void {
+  ensure(5);
+  while (v >= 0x80) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
+}
+
+function wNum(v: number): void {
+  ensure(9);
+  if (v >>> 0 === v && !Object.is(v, -0)) {
+    if (v < NUM_U16) {
+      buf[pos++] = v;
+    } else if (v <= 0xffff) {
+      buf[pos++] = NUM_U16;
+      view.setUint16(pos, v);
+      pos += 2;
+    } else {
+      buf[pos++] = NUM_U32;
+      view.setUint32(pos, v);
+      pos += 4;
+    }
+  } else if ((v | 0) === v && !Object.is(v, -0)) {
+    buf[pos++] = NUM_I32;
+    view.setInt32(pos, v);
+    pos += 4;
+  } else {
+    if (typeof v !== 'number') throw new TxnCodecError(`not a number: ${typeof v}`);
+    buf[pos++] = NUM_F64;
+    view.setFloat64(pos, v);
+    pos += 8;
+  }
+}
+
+function wU64(v: bigint): void {
+  if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new TxnCodecError(`not a 64-bit unsigned bigint: ${String(v)}`);
+  ensure(8);
+  view.setBigUint64(pos, v);
+  pos += 8;
+}
+
+function wStr(s: string): void {
+  if (typeof s !== 'string') throw new TxnCodecError(`not a string: ${typeof s}`);
+  const n = s.length;
+  if (n < 0x80) {
+    // ASCII fast path: one length byte, one byte per char; falls back on the first non-ASCII char.
+    ensure(1 + n);
+    const start = pos;
+    buf[pos++] = n;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos++] = c;
+    }
+    if (i === n) return;
+    pos = start;
+  }
+  const bytes = Buffer.byteLength(s, 'utf8');
+  wVarint(bytes);
+  ensure(bytes);
+  pos += buf.write(s, pos, bytes, 'utf8');
+}
+
+function wBytes(b: Uint8Array): void {
+  if (!(b instanceof Uint8Array)) throw new TxnCodecError('data is not a Uint8Array');
+  wVarint(b.length);
+  ensure(b.length);
+  buf.set(b, pos);
+  pos += b.length;
+}
+
+function wAcl(acl: readonly ACL[]): void {
+  if (!Array.isArray(acl)) throw new TxnCodecError('acl is not a list');
+  wVarint(acl.length);
+  for (let i = 0; i < acl.length; i++) {
+    const a = acl[i]!;
+    wNum(a.perms);
+    wStr(a.scheme);
+    wStr(a.id);
+  }
+}
+
+function wSubOp(op: CreateTxn | DeleteTxn | SetDataTxn | CheckTxn): void {
+  switch (op.type) {
+    case 'create':
+      wU8(OP_CREATE);
+      wStr(op.path);
+      wBytes(op.data);
+      wAcl(op.acl);
+      wU64(op.ephemeralOwner);
+      wNum(op.kind);
+      wNum(op.ttl);
+      wNum(op.pcv);
+      wNum(op.pseq);
+      return;
+    case 'delete':
+      wU8(OP_DELETE);
+      wStr(op.path);
+      wNum(op.pcv);
+      return;
+    case 'setData':
+      wU8(OP_SET_DATA);
+      wStr(op.path);
+      wBytes(op.data);
+      wNum(op.version);
+      return;
+    case 'check':
+      wU8(OP_CHECK);
+      wStr(op.path);
+      return;
+    default:
+      throw new TxnCodecError(`unknown op type ${String((op as { type?: unknown }).type)}`);
+  }
+}
+
+function wOp(op: TxnOp): void {
+  switch (op.type) {
+    case 'create': case 'delete': case 'setData': case 'check':
+      wSubOp(op);
+      return;
+    case 'setACL':
+      wU8(OP_SET_ACL);
+      wStr(op.path);
+      wAcl(op.acl);
+      wNum(op.aversion);
+      return;
+    case 'multi':
+      wU8(OP_MULTI);
+      if (!Array.isArray(op.ops)) throw new TxnCodecError('multi ops is not a list');
+      wVarint(op.ops.length);
+      for (const sub of op.ops) {
+        if (sub === null || typeof sub !== 'object' || sub.type === undefined || !['create', 'delete', 'setData', 'check'].includes(sub.type)) {
+          throw new TxnCodecError('bad multi sub-op');
+        }
+        wSubOp(sub);
+      }
+      return;
+    case 'error': {
+      wU8(OP_ERROR);
+      wStr(op.code);
+      const flags = (op.path !== undefined ? ERR_PATH : 0) | (op.failedOp !== undefined ? ERR_FAILED_OP : 0) | (op.opCount !== undefined ? ERR_OP_COUNT : 0);
+      wU8(flags);
+      if (op.path !== undefined) wStr(op.path);
+      if (op.failedOp !== undefined) wNum(op.failedOp);
+      if (op.opCount !== undefined) wNum(op.opCount);
+      return;
+    }
+    case 'createSession':
+      wU8(OP_CREATE_SESSION);
+      wNum(op.timeoutMs);
+      wStr(op.origin);
+      return;
+    case 'closeSession':
+      wU8(OP_CLOSE_SESSION);
+      wStr(op.reason);
+      if (!Array.isArray(op.deletes)) throw new TxnCodecError('closeSession deletes is not a list');
+      wVarint(op.deletes.length);
+      for (const d of op.deletes) {
+        wStr(d.path);
+        wNum(d.pcv);
+      }
+      return;
+    default:
+      throw new TxnCodecError(`unknown op type ${String((op as { type?: unknown } | null)?.type)}`);
+  }
+}
+
+/** Encodes `txn` (no caching; see txnBytes). Throws TxnCodecError for anything that is not a txn. */
+export function encodeTxn(txn: Txn): Buffer {
+  if (txn === null || typeof txn !== 'object' || txn.op === null || typeof txn.op !== 'object') throw new TxnCodecError('not a txn');
+  pos = 0;
+  wU8(VERSION);
+  wU64(txn.zxid);
+  wU64(txn.sessionId);
+  wNum(txn.cxid);
+  wNum(txn.time);
+  wOp(txn.op);
+  // Small results come from Node's buffer pool (a fresh backing store each costs far more).
+  const out = Buffer.allocUnsafe(pos);
+  buf.copy(out, 0, 0, pos);
+  return out;
+}
+
+/** The encoded form of each txn object, computed once (txns are never modified once proposed). */
+const encoded = new WeakMap<Txn, Uint8Array>();
+
+/** The binary form of `txn`: cached, so the log and every follower's frame share one encoding. */
+export function txnBytes(txn: Txn): Uint8Array {
+  let b = encoded.get(txn);
+  if (b === undefined) {
+    b = encodeTxn(txn);
+    encoded.set(txn, b);
+  }
+  return b;
+}
+
+/** Records that `bytes` is the binary form of `txn` (a decoder hands the received bytes on). */
+export function rememberTxnBytes(txn: Txn, bytes: Uint8Array): void {
+  encoded.set(txn, bytes);
+}
+
+// ------------------------------------------------------------------ decoding
+
+/** A bounds-checked reader over one buffer region. */
+class Reader {
+  private readonly view: DataView;
+  pos: number;
+
+  constructor(readonly b: Buffer, start: number, readonly end: number) {
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.pos = start;
+  }
+
+  need(n: number): void {
+    if (n > this.end - this.pos) throw new TxnCodecError(`truncated (needs ${n} more bytes at ${this.pos})`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.b[this.pos++]!;
+  }
+
+  varint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const byte = this.u8();
+      v += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) {
+        if (v > 0xffffffff) break;
+        return v;
+      }
+    }
+    throw new TxnCodecError('bad length');
+  }
+
+  num(): number {
+    const tag = this.u8();
+    if (tag < NUM_U16) return tag;
+    let v: number;
+    switch (tag) {
+      case NUM_U16: this.need(2); v = this.view.getUint16(this.pos); this.pos += 2; return v;
+      case NUM_U32: this.need(4); v = this.view.getUint32(this.pos); this.pos += 4; return v;
+      case NUM_I32: this.need(4); v = this.view.getInt32(this.pos); this.pos += 4; return v;
+      case NUM_F64: this.need(8); v = this.view.getFloat64(this.pos); this.pos += 8; return v;
+      default: throw new TxnCodecError(`bad number tag 0x${tag.toString(16)}`);
+    }
+  }
+
+  u64(): bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  str(): string {
+    const n = this.varint();
+    this.need(n);
+    const start = this.pos;
+    this.pos += n;
+    return this.b.toString('utf8', start, start + n);
+  }
+
+  /** A copy of the bytes: a znode's value must not pin the frame or record it came in. */
+  bytes(): Uint8Array {
+    const n = this.varint();
+    this.need(n);
+    const out = pooledBytes(n);
+    this.b.copy(out, 0, this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  acl(): readonly ACL[] {
+    // Consecutive txns almost always carry the same ACL. The encoding is self-delimiting, so when
+    // the next bytes are exactly the last ACL decoded, they decode to it: share that (frozen) array.
+    const last = lastAcl;
+    if (last !== undefined && last.bytes.length <= this.end - this.pos
+      && this.b.compare(last.bytes, 0, last.bytes.length, this.pos, this.pos + last.bytes.length) === 0) {
+      this.pos += last.bytes.length;
+      return last.acl;
+    }
+    const start = this.pos;
+    const count = this.varint();
+    // Each entry takes at least 3 bytes.
+    if (count * 3 > this.end - this.pos) throw new TxnCodecError('acl count exceeds the bytes left');
+    const acl: ACL[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const perms = this.num();
+      const scheme = this.str();
+      const id = this.str();
+      acl[i] = Object.freeze({ perms, scheme, id });
+    }
+    const frozen = Object.freeze(acl);
+    if (this.pos - start <= 256) lastAcl = { bytes: Buffer.from(this.b.subarray(start, this.pos)), acl: frozen };
+    return frozen;
+  }
+
+  count(minBytesEach: number): number {
+    const n = this.varint();
+    if (n * minBytesEach > this.end - this.pos) throw new TxnCodecError('count exceeds the bytes left');
+    return n;
+  }
+}
+
+/**
+ * Small values are carved out of shared 8 KiB slabs, as Node's Buffer pool does (a backing store
+ * of its own per value costs several times more), but as plain Uint8Arrays: `.slice()` on them
+ * copies, as callers of a Uint8Array expect. A slab lives as long as any value carved from it.
+ */
+const SLAB_BYTES = 8192;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+function pooledBytes(n: number): Uint8Array {
+  if (n > SLAB_BYTES >>> 2) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, n);
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return out;
+}
+
+/** The last ACL decoded and its bytes (a module-level memo: ACL arrays in txns are never modified). */
+let lastAcl: { bytes: Buffer; acl: readonly ACL[] } | undefined;
+
+function rSubOp(r: Reader, type: number): CreateTxn | DeleteTxn | SetDataTxn | CheckTxn {
+  switch (type) {
+    case OP_CREATE: {
+      const path = r.str();
+      const data = r.bytes();
+      const acl = r.acl() as ACL[];
+      const ephemeralOwner = r.u64();
+      const kind = r.num() as NodeKind;
+      const ttl = r.num();
+      const pcv = r.num();
+      const pseq = r.num();
+      return { type: 'create', path, data, acl, ephemeralOwner, kind, ttl, pcv, pseq };
+    }
+    case OP_DELETE: {
+      const path = r.str();
+      return { type: 'delete', path, pcv: r.num() };
+    }
+    case OP_SET_DATA: {
+      const path = r.str();
+      const data = r.bytes();
+      return { type: 'setData', path, data, version: r.num() };
+    }
+    case OP_CHECK:
+      return { type: 'check', path: r.str() };
+    default:
+      throw new TxnCodecError(`bad op type ${type}`);
+  }
+}
+
+function rOp(r: Reader): TxnOp {
+  const type = r.u8();
+  switch (type) {
+    case OP_CREATE: case OP_DELETE: case OP_SET_DATA: case OP_CHECK:
+      return rSubOp(r, type);
+    case OP_SET_ACL: {
+      const path = r.str();
+      const acl = r.acl() as ACL[];
+      return { type: 'setACL', path, acl, aversion: r.num() };
+    }
+    case OP_MULTI: {
+      const n = r.count(2);
+      const ops: (CreateTxn | DeleteTxn | SetDataTxn | CheckTxn)[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const t = r.u8();
+        if (t !== OP_CREATE && t !== OP_DELETE && t !== OP_SET_DATA && t !== OP_CHECK) throw new TxnCodecError(`bad multi sub-op type ${t}`);
+        ops[i] = rSubOp(r, t);
+      }
+      return { type: 'multi', ops };
+    }
+    case OP_ERROR: {
+      const code = r.str() as ErrorCode;
+      const flags = r.u8();
+      if (flags & ~(ERR_PATH | ERR_FAILED_OP | ERR_OP_COUNT)) throw new TxnCodecError('bad error flags');
+      const op: TxnOp = { type: 'error', code };
+      if (flags & ERR_PATH) op.path = r.str();
+      if (flags & ERR_FAILED_OP) op.failedOp = r.num();
+      if (flags & ERR_OP_COUNT) op.opCount = r.num();
+      return op;
+    }
+    case OP_CREATE_SESSION: {
+      const timeoutMs = r.num();
+      return { type: 'createSession', timeoutMs, origin: r.str() };
+    }
+    case OP_CLOSE_SESSION: {
+      const reason = r.str() as 'close' | 'expire';
+      const n = r.count(2);
+      const deletes: DeleteTxn[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const path = r.str();
+        deletes[i] = { type: 'delete', path, pcv: r.num() };
+      }
+      return { type: 'closeSession', reason, deletes };
+    }
+    default:
+      throw new TxnCodecError(`bad op type ${type}`);
+  }
+}
+
+/**
+ * Decodes the txn in `b[start, end)`; it must fill the region exactly. Byte arrays in it are
+ * copies; strings and numbers are values. Throws TxnCodecError when malformed.
+ */
+export function decodeTxn(b: Uint8Array, start = 0, end = b.length): Txn {
+  const buffer = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (start < 0 || end > buffer.length || start > end) throw new TxnCodecError('bad region');
+  const r = new Reader(buffer, start, end);
+  const version = r.u8();
+  if (version !== VERSION) throw new TxnCodecError(`unknown txn encoding version ${version}`);
+  const zxid = r.u64();
+  const sessionId = r.u64();
+  const cxid = r.num();
+  const time = r.num();
+  const op = rOp(r);
+  if (r.pos !== end) throw new TxnCodecError(`${end - r.pos} trailing bytes`);
+  return { zxid, sessionId, cxid, time, op };
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { Ids } from '../../src/core/acl.js';
+
+import type { Txn, TxnOp } from '../../src/core/txn.js';
+import { decodeTxn, encodeTxn, TxnCodecError, txnBytes } from '../../src/core/txnCodec.js';
+
+import { mulberry32 } from '../../src/testing/random.js';
+import { Workload } from '../storage/workload.js';
+
+const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
+const txn = (op: TxnOp, over: Partial<Txn> = {}): Txn => ({ zxid: (3n << 32n) | 7n, sessionId: 0x0123456789abcdefn, cxid: 42, time: 1_763_776_000_123, op, ...over });
+
+const ops: TxnOp[] = [
+  { type: 'create', path: '/a', data: bytes(1, 2, 3), acl: [...Ids.OPEN_ACL_UNSAFE], ephemeralOwner: 0n, kind: 0, ttl: 0, pcv: 1, pseq: 1 },
+  { type: 'create', path: '/é/ü/日本', data: new Uint8Array(0), acl: [{ perms: 31, scheme: 'digest', id: 'bob:ßß=' }, { perms: 1, scheme: 'ip', id: '10.0.0.0/8' }], ephemeralOwner: 2n ** 64n - 1n, kind: 3, ttl: 0xffffffff, pcv: 70000, pseq: 0x10000 },
+  { type: 'create', path: '/' + 'x'.repeat(300), data: new Uint8Array(70_000).fill(9), acl: [], ephemeralOwner: 5n, kind: 1, ttl: 0, pcv: 239, pseq: 240 },
+  { type: 'delete', path: '/a', pcv: 2 },
+  { type: 'setData', path: '/a', data: bytes(0xff), version: 2 ** 31 },
+  { type: 'setACL', path: '/a', acl: [...Ids.READ_ACL_UNSAFE], aversion: 3 },
+  { type: 'check', path: '/a' },
+  { type: 'multi', ops: [] },
+  { type: 'multi', ops: [
+    { type: 'create', path: '/m', data: bytes(1), acl: [...Ids.OPEN_ACL_UNSAFE], ephemeralOwner: 0n, kind: 2, ttl: 0, pcv: 0, pseq: 0 },
+    { type: 'setData', path: '/m', data: bytes(2), version: 1 },
+    { type: 'check', path: '/m' },
+    { type: 'delete', path: '/m', pcv: 1 },
+  ] },
+  { type: 'error', code: 'NONODE' },
+  { type: 'error', code: 'BADVERSION', path: '/x' },
+  { type: 'error', code: 'NODEEXISTS', path: '/x', failedOp: 2, opCount: 5 },
+  { type: 'error', code: 'NOTEMPTY', failedOp: 0, opCount: 1 },
+  { type: 'createSession', timeoutMs: 30_000, origin: '::ffff:127.0.0.1' },
+  { type: 'closeSession', reason: 'expire', deletes: [{ type: 'delete', path: '/e1', pcv: 9 }, { type: 'delete', path: '/e2', pcv: 10 }] },
+  { type: 'closeSession', reason: 'close', deletes: [] },
+];
+
+describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames', () => {
+  it('round-trips every op type exactly', () => {
+    for (const op of ops) {
+      const t = txn(op);
+      assert.deepStrictEqual(decodeTxn(encodeTxn(t)), t, op.type);
+    }
+  });
+
+  it('round-trips every JS number exactly (cxid, time and counters are numbers)', () => {
+    for (const n of [0, 1, 0xef, 0xf0, 0xffff, 0x10000, 0xffffffff, 2 ** 32, 2 ** 53 - 1, -1, -2, -(2 ** 31), -(2 ** 31) - 1, 0.5, -0.25, 1e300, Infinity, -Infinity]) {
+      const t = txn({ type: 'setData', path: '/n', data: bytes(), version: n }, { cxid: n, time: n });
+      const back = decodeTxn(encodeTxn(t));
+      assert.equal(back.cxid, n);
+      assert.equal(back.time, n);
+      assert.equal((back.op as { version: number }).version, n);
+    }
+    assert.ok(Number.isNaN(decodeTxn(encodeTxn(txn(ops[4]!, { time: NaN }))).time));
+    assert.ok(Object.is(decodeTxn(encodeTxn(txn(ops[4]!, { time: -0 }))).time, -0));
+  });
+
+  it('round-trips the txns a real Preparer makes (sessions, sequential and ephemeral nodes, multi, errors, closeSession)', () => {
+    const w = new Workload(5);
+    const all = w.steps(3000);
+    const kinds = new Set(all.map((t) => t.op.type));
+    assert.ok(kinds.size >= 6, `workload covers ${[...kinds].join(', ')}`);
+    for (const t of all) assert.deepStrictEqual(decodeTxn(encodeTxn(t)), t);
+  });
+
+  it('decodes byte arrays as plain Uint8Array copies that do not alias the encoded bytes', () => {
+    const t = txn(ops[0]!);
+    const b = encodeTxn(t);
+    const back = decodeTxn(b);
+    const data = (back.op as { data: Uint8Array }).data;
+    assert.equal(Object.getPrototypeOf(data), Uint8Array.prototype);
+    b.fill(0);
+    assert.deepStrictEqual([...data], [1, 2, 3]);
+  });
+
+  it('txnBytes encodes a txn object once (the log and every follower share the bytes)', () => {
+    const t = txn(ops[4]!);
+    const a = txnBytes(t);
+    assert.equal(txnBytes(t), a);
+    assert.deepStrictEqual(decodeTxn(a), t);
+  });
+
+  it('refuses what is not a txn with TxnCodecError', () => {
+    for (const bad of [null, {}, { op: null }, txn({ type: 'bogus' } as never), txn(ops[0]!, { zxid: -1n }), txn(ops[0]!, { zxid: 2n ** 64n }),
+      txn({ type: 'create', path: 5 } as never), txn({ type: 'setData', path: '/a', data: 'text', version: 1 } as never),
+      txn({ type: 'multi', ops: [{ type: 'setACL', path: '/a', acl: [], aversion: 1 }] } as never)]) {
+      assert.throws(() => encodeTxn(bad as Txn), TxnCodecError);
+    }
+  });
+
+  it('hostile bytes: truncations, mutations and garbage throw TxnCodecError, never anything else', () => {
+    const random = mulberry32(7);
+    const samples = ops.map((op) => encodeTxn(txn(op)));
+    let decoded = 0;
+    for (const s of samples) {
+      for (let n = 0; n < s.length; n++) assert.throws(() => decodeTxn(s.subarray(0, n)), TxnCodecError, `truncated at ${n}`);
+      assert.throws(() => decodeTxn(Buffer.concat([s, bytes(0)])), TxnCodecError, 'trailing byte');
+    }
+    for (let i = 0; i < 20_000; i++) {
+      const s = Buffer.from(samples[i % samples.length]!);
+      const flips = 1 + Math.floor(random() * 4);
+      for (let k = 0; k < flips; k++) s[Math.floor(random() * s.length)] = Math.floor(random() * 256);
+      try {
+        decodeTxn(s);
+        decoded++;
+      } catch (e) {
+        assert.ok(e instanceof TxnCodecError, `mutation ${i}: ${(e as Error).stack}`);
+      }
+    }
+    for (let i = 0; i < 5_000; i++) {
+      const g = Buffer.alloc(1 + Math.floor(random() * 64));
+      for (let k = 0; k < g.length; k++) g[k] = Math.floor(random() * 256);
+      g[0] = 1;
+      try {
+        decodeTxn(g);
+      } catch (e) {
+        assert.ok(e instanceof TxnCodecError, (e as Error).stack);
+      }
+    }
+    assert.ok(decoded > 0, 'some mutations still decode (to other values)');
+  });
+});
+
