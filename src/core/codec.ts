@@ -1,4 +1,6 @@
 import { Packr } from 'msgpackr';
+import type { Txn } from './txn.js';
+import { decodeTxn, rememberTxnBytes, TxnCodecError, txnBytes } from './txnCodec.js';
 
 /**
  * The one msgpackr configuration used for storage records and wire frames: plain maps (no
@@ -14,6 +16,157 @@ export function encode(value: unknown): Uint8Array {
 
 export function decode(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
+}
+
+// ------------------------------------------------------------------ messages
+
+/**
+ * Messages between members and clients. A message whose `txns` field is a list of txns (ZAB's
+ * PROPOSAL and DIFF) goes in a binary form; anything else is one msgpack value as before:
+ *
+ *   0xc1 | u8 version (1) | varint n | n bytes: msgpack of the message without `txns`
+ *        | varint count | count × (varint length | txn in the form of txnCodec.ts)
+ *
+ * 0xc1 is the one byte msgpack never uses, so the first byte tells the forms apart and every
+ * payload still decodes on its own. The txns are not encoded again for each follower: their bytes
+ * are cached per txn (`txnBytes`), the same bytes the leader's log holds; and a decoded txn keeps
+ * the bytes it came in (`rememberTxnBytes`), so a follower logs them as received.
+ */
+const BINARY_MESSAGE = 0xc1;
+const BINARY_MESSAGE_VERSION = 1;
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    n++;
+  }
+  return n;
+}
+
+function putVarint(out: Uint8Array, at: number, v: number): number {
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
+/** The parts of a message's binary form, or undefined when it goes as plain msgpack. */
+function binaryParts(msg: unknown): { head: Uint8Array; txns: Uint8Array[]; size: number } | undefined {
+  if (msg === null || typeof msg !== 'object') return undefined;
+  const txns = (msg as { txns?: unknown }).txns;
+  if (!Array.isArray(txns) || txns.length === 0) return undefined;
+  const parts: Uint8Array[] = new Array(txns.length);
+  let size = varintSize(txns.length);
+  try {
+    for (let i = 0; i < txns.length; i++) {
+      const b = txnBytes(txns[i] as Txn);
+      parts[i] = b;
+      size += varintSize(b.length) + b.length;
+    }
+  } catch (e) {
+    if (e instanceof TxnCodecError) return undefined; // not txns after all: plain msgpack
+    throw e;
+  }
+  const rest: Record<string, unknown> = {};
+  for (const k in msg) if (k !== 'txns') rest[k] = (msg as Record<string, unknown>)[k];
+  const head = packr.pack(rest);
+  size += 2 + varintSize(head.length) + head.length;
+  return { head, txns: parts, size };
+}
+
+function writeBinary(p: { head: Uint8Array; txns: Uint8Array[] }, out: Uint8Array, at: number): number {
+  out[at++] = BINARY_MESSAGE;
+  out[at++] = BINARY_MESSAGE_VERSION;
+  at = putVarint(out, at, p.head.length);
+  out.set(p.head, at);
+  at += p.head.length;
+  at = putVarint(out, at, p.txns.length);
+  for (const b of p.txns) {
+    at = putVarint(out, at, b.length);
+    out.set(b, at);
+    at += b.length;
+  }
+  return at;
+}
+
+/** Encodes a message; see above. Throws what msgpack throws for values it cannot encode. */
+export function encodeMessage(msg: unknown): Uint8Array {
+  const p = binaryParts(msg);
+  if (p === undefined) return packr.pack(msg);
+  const out = Buffer.allocUnsafeSlow(p.size);
+  writeBinary(p, out, 0);
+  return out;
+}
+
+/**
+ * Encodes a message after `headerBytes` reserved bytes, in one buffer of its own (a frame's length
+ * prefix goes there). Returns the buffer; the payload is everything after the reserved bytes.
+ */
+export function encodeMessageAfter(msg: unknown, headerBytes: number): Buffer {
+  const p = binaryParts(msg);
+  if (p === undefined) {
+    const payload = packr.pack(msg);
+    const out = Buffer.allocUnsafe(headerBytes + payload.length);
+    out.set(payload, headerBytes);
+    return out;
+  }
+  const out = Buffer.allocUnsafe(headerBytes + p.size);
+  const end = writeBinary(p, out, headerBytes);
+  if (end !== out.length) throw new Error(`message encoding wrote ${end} of ${out.length} bytes`);
+  return out;
+}
+
+function readVarint(b: Uint8Array, at: number, end: number): [number, number] {
+  let v = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (at >= end) throw new RangeError('truncated length');
+    const byte = b[at++]!;
+    v += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) {
+      if (v > 0xffffffff) break;
+      return [v, at];
+    }
+  }
+  throw new RangeError('bad length');
+}
+
+/**
+ * Decodes one message payload in either form; throws on anything malformed (the caller drops the
+ * frame). The txns of a binary message keep views of `bytes` as their encoded form, so `bytes`
+ * must be the payload's own buffer, not one that is reused.
+ */
+export function decodeMessage(payload: Uint8Array): unknown {
+  if (payload.length === 0 || payload[0] !== BINARY_MESSAGE) return packr.unpack(payload);
+  const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const end = bytes.length;
+  if (bytes.length < 2 || bytes[1] !== BINARY_MESSAGE_VERSION) throw new RangeError(`unknown binary message version ${bytes[1]}`);
+  let [n, at] = readVarint(bytes, 2, end);
+  if (n === 0 || n > end - at) throw new RangeError('bad message head length');
+  const msg = packr.unpack(bytes.subarray(at, at + n)) as Record<string, unknown>;
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg) || 'txns' in msg) {
+    throw new RangeError('binary message head is not a message');
+  }
+  at += n;
+  let count: number;
+  [count, at] = readVarint(bytes, at, end);
+  // Every txn takes more than 2 bytes: a hostile count cannot make us allocate much.
+  if (count === 0 || count * 2 > end - at) throw new RangeError('bad txn count');
+  const txns: Txn[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    let len: number;
+    [len, at] = readVarint(bytes, at, end);
+    if (len > end - at) throw new RangeError('txn runs past the end');
+    const txn = decodeTxn(bytes, at, at + len);
+    rememberTxnBytes(txn, bytes.subarray(at, at + len));
+    txns[i] = txn;
+    at += len;
+  }
+  if (at !== end) throw new RangeError(`${end - at} trailing bytes`);
+  msg.txns = txns;
+  return msg;
 }
 
 /** CRC-32 (IEEE) for record checksums. */

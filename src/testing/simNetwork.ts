@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { decode, encode } from '../core/codec.js';
+import { decodeMessage, encodeMessage } from '../core/codec.js';
 import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from '../transport/types.js';
 import type { Rng } from './random.js';
 import type { VirtualClock } from './virtualClock.js';
@@ -101,7 +101,7 @@ export class SimNetwork {
       this.dropped++;
       return;
     }
-    const bytes = encode(msg);
+    const bytes = encodeMessage(msg);
     const copies = f.duplicate > 0 && this.rng.chance(f.duplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const key = `${from}>${to}`;
@@ -120,7 +120,7 @@ export class SimNetwork {
           return;
         }
         this.delivered++;
-        d.emit('message', from, decode(bytes) as PeerMessage);
+        d.emit('message', from, decodeMessage(bytes) as PeerMessage);
       }, at - this.clock.now());
     }
   }

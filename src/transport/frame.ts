@@ -1,10 +1,11 @@
-import { decode, encode } from '../core/codec.js';
+import { decodeMessage, encodeMessage, encodeMessageAfter } from '../core/codec.js';
 import type { PeerMessage } from './types.js';
 
 /**
  * Wire framing shared by the TCP and libp2p transports: a frame is a 4-byte big-endian payload
- * length followed by one msgpackr value (core/codec: bigint-safe, no records, so every frame
- * decodes on its own). The length is checked against a maximum as soon as the 4 header bytes
+ * length followed by one message (core/codec encodeMessage: a msgpackr value — bigint-safe, no
+ * records — or, for messages carrying txns, the binary form; either way every frame decodes on
+ * its own). The length is checked against a maximum as soon as the 4 header bytes
  * arrive, so a hostile peer cannot make us buffer more than `maxFrameBytes` (plus one chunk).
  */
 
@@ -35,7 +36,7 @@ export function checkMaxFrameBytes(n: number, what = 'maxFrameBytes'): number {
 export function encodePayload(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
   let payload: Uint8Array;
   try {
-    payload = encode(value);
+    payload = encodeMessage(value);
   } catch (e) {
     throw new FrameError(`message cannot be encoded: ${(e as Error).message}`, 'encode');
   }
@@ -47,10 +48,17 @@ export function encodePayload(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_
 
 /** One frame (header + payload) for `value`; throws FrameError('encode' | 'oversize'). */
 export function encodeFrame(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
-  const payload = encodePayload(value, maxFrameBytes);
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length, 0);
-  frame.set(payload, FRAME_HEADER_BYTES);
+  let frame: Buffer;
+  try {
+    frame = encodeMessageAfter(value, FRAME_HEADER_BYTES);
+  } catch (e) {
+    throw new FrameError(`message cannot be encoded: ${(e as Error).message}`, 'encode');
+  }
+  const length = frame.length - FRAME_HEADER_BYTES;
+  if (length > maxFrameBytes) {
+    throw new FrameError(`message of ${length} bytes exceeds the maximum frame size of ${maxFrameBytes} bytes`, 'oversize');
+  }
+  frame.writeUInt32BE(length, 0);
   return frame;
 }
 
@@ -58,7 +66,7 @@ export function encodeFrame(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BY
 export function decodePayload(payload: Uint8Array): unknown {
   if (payload.length === 0) throw new FrameError('empty frame', 'decode');
   try {
-    return decode(payload);
+    return decodeMessage(payload);
   } catch (e) {
     throw new FrameError(`undecodable frame of ${payload.length} bytes: ${(e as Error).message}`, 'decode');
   }

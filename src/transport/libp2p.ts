@@ -21,7 +21,7 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * Membership: Noise proves each side holds the private key of its peer id; the allow-list maps
  * peer ids to member ids. The connection gater refuses any other peer right after the Noise
  * handshake (before a stream can be opened), and the stream handler checks again. The first frame
- * on a stream is { t:'hello', v:1, from, to }: `from` must be the member id the allow-list gives
+ * on a stream is { t:'hello', v:2, from, to }: `from` must be the member id the allow-list gives
  * the authenticated peer id and `to` this member, otherwise it is refused and reported via 'warn'.
  * Messages are then attributed to that member whatever they contain. As with TCP, the lower id
  * opens the data stream and the higher id only pokes (see links.ts).
@@ -93,7 +93,8 @@ type Connection = Awaited<ReturnType<Libp2p['dial']>>;
 type Stream = Awaited<ReturnType<Connection['newStream']>>;
 
 export const CONCLAVE_PROTOCOL = '/conclave/zab/1.0.0';
-const PROTOCOL_VERSION = 1;
+/** Hello version: 2 since PROPOSAL and DIFF frames may be in the binary form (core/codec), which 1 cannot read. */
+export const PROTOCOL_VERSION = 2;
 const HANDSHAKE_MAX_FRAME = 4096;
 const WRITE_BATCH_BYTES = 256 * 1024;
 const PER_FRAME_OVERHEAD = 64;
@@ -549,7 +550,7 @@ export class Libp2pTransport extends LinkTransport {
         return refuse(`malformed hello: ${errorText(e)}`);
       }
       if (!isObject(msg) || msg.t !== 'hello') return refuse('expected hello');
-      if (msg.v !== PROTOCOL_VERSION) return refuse(`unsupported protocol version ${String(msg.v).slice(0, 16)}`);
+      if (msg.v !== PROTOCOL_VERSION) return refuse(`unsupported protocol version ${String(msg.v).slice(0, 16)} (this member speaks ${PROTOCOL_VERSION}; every member must run the same conclave version)`);
       if (msg.from !== from) return refuse(`claims to be member ${String(msg.from).slice(0, 16)}, but its peer id is allow-listed as member ${from}`);
       if (msg.to !== this.self) return refuse(`hello addressed to member ${String(msg.to).slice(0, 16)}, this is member ${this.self}`);
       done = true;

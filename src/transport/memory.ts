@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { realClock, type Clock } from '../api/clock.js';
-import { decode, encode } from '../core/codec.js';
+import { decodeMessage, encodeMessage } from '../core/codec.js';
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES, isPeerMessage } from './frame.js';
 import { validatePeers } from './links.js';
 import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from './types.js';
@@ -389,7 +389,8 @@ class Network implements MemoryNetwork {
       if (!isPeerMessage(msg)) throw new Error('a message must be an object with a string t');
       // An exactly-sized copy: msgpackr returns a view into a larger shared buffer, and byte arrays
       // decoded from `bytes` are views into it (a small znode value must not pin a big buffer).
-      bytes = Uint8Array.prototype.slice.call(encode(msg));
+      const encoded = encodeMessage(msg);
+      bytes = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength ? encoded : Uint8Array.prototype.slice.call(encoded);
       if (bytes.length > this.maxFrameBytes) throw new Error(`encoded size ${bytes.length} exceeds maxFrameBytes ${this.maxFrameBytes}`);
     } catch (e) {
       const text = `cannot send '${String((msg as { t?: unknown })?.t)}' from member ${t.id} to member ${to}: ${(e as Error).message}`;
@@ -536,7 +537,7 @@ class Network implements MemoryNetwork {
       this.counters.dropped.partition++;
       return;
     }
-    const msg = decode(item.bytes!) as PeerMessage;
+    const msg = decodeMessage(item.bytes!) as PeerMessage;
     this.counters.delivered++;
     dest.deliver('message', pair.from, msg);
   }

@@ -12,7 +12,7 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * mutually authenticated handshake before any protocol message is read.
  *
  * Handshake (every frame ≤ 4 KiB; 5 s to complete; at most 64 in progress):
- *   dialer   → acceptor  { t:'hello', v:1, role:'member', from, to, nonce: Nd (32 random bytes) }
+ *   dialer   → acceptor  { t:'hello', v:2, role:'member', from, to, nonce: Nd (32 random bytes) }
  *   acceptor → dialer    { t:'challenge', nonce: Na (32 random bytes) }
  *   dialer   → acceptor  { t:'auth', proof: HMAC(K, ['conclave/tcp/1','dialer',  from,to,Nd,Na]) }
  *   acceptor → dialer    { t:'welcome', accept, proof: HMAC(K, ['conclave/tcp/1','acceptor',from,to,Nd,Na]) }
@@ -88,7 +88,13 @@ export interface ClientConnection extends EventEmitter<ClientConnectionEvents> {
 }
 
 const PROTOCOL = 'conclave/tcp/1';
+/** Client connections' hello/welcome version. */
 const PROTOCOL_VERSION = 1;
+/**
+ * Members' hello version: 2 since PROPOSAL and DIFF frames may be in the binary form (core/codec),
+ * which version 1 cannot read; members of different versions refuse each other at the handshake.
+ */
+export const MEMBER_PROTOCOL_VERSION = 2;
 const NONCE_BYTES = 32;
 const HANDSHAKE_MAX_FRAME = 4096;
 const HANDSHAKE_MAX_QUEUE = 64 * 1024;
@@ -412,9 +418,14 @@ export class TcpTransport extends LinkTransport {
         }
         if (state === 'hello') {
           if (msg.t !== 'hello') return refuse(`expected hello, got ${describe(msg)} before the handshake`);
-          if (msg.v !== PROTOCOL_VERSION) return refuse(`unsupported protocol version ${String(msg.v).slice(0, 16)}`);
-          if (msg.role === 'client') return this.acceptClient(fs, msg, finish, refuse);
+          if (msg.role === 'client') {
+            if (msg.v !== PROTOCOL_VERSION) return refuse(`unsupported protocol version ${String(msg.v).slice(0, 16)}`);
+            return this.acceptClient(fs, msg, finish, refuse);
+          }
           if (msg.role !== 'member') return refuse(`unknown role ${String(msg.role).slice(0, 16)}`);
+          if (msg.v !== MEMBER_PROTOCOL_VERSION) {
+            return refuse(`unsupported member protocol version ${String(msg.v).slice(0, 16)} (this member speaks ${MEMBER_PROTOCOL_VERSION}; every member must run the same conclave version)`);
+          }
           if (msg.to !== this.self) return refuse(`hello addressed to member ${String(msg.to).slice(0, 16)}, this is member ${this.self}`);
           if (!this.isMember(msg.from)) return refuse(`unknown member id ${String(msg.from).slice(0, 16)}`, { claimedId: typeof msg.from === 'number' ? msg.from : undefined });
           if (!isNonce(msg.nonce)) return refuse('hello without a valid nonce');
@@ -545,7 +556,7 @@ export class TcpTransport extends LinkTransport {
       socket.once('connect', () => {
         if (!this.running) return fail(new Error('stopped'));
         state = 'challenge';
-        fs.write(encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, role: 'member', from: this.self, to: peer, nonce: nd }));
+        fs.write(encodeFrame({ t: 'hello', v: MEMBER_PROTOCOL_VERSION, role: 'member', from: this.self, to: peer, nonce: nd }));
       });
     });
   }

@@ -68,8 +68,11 @@ describe('transport/frame: length-prefixed msgpack frames', () => {
 
   it('reports undecodable payloads, empty frames, and non-messages without throwing anything else', () => {
     assert.throws(() => decodePayload(new Uint8Array(0)), (e: unknown) => e instanceof FrameError && e.reason === 'decode');
-    // msgpackr turns the never-used byte 0xc1 into a marker object: not an error, but not a message either.
-    assert.equal(isPeerMessage(decodePayload(Buffer.from([0xc1]))), false);
+    // 0xc1 (never used by msgpack) starts the binary form of a message carrying txns: alone, or
+    // with an unknown version or a truncated head, it is undecodable.
+    assert.throws(() => decodePayload(Buffer.from([0xc1])), FrameError);
+    assert.throws(() => decodePayload(Buffer.from([0xc1, 0x09, 0x01, 0x80])), FrameError);
+    assert.throws(() => decodePayload(Buffer.from([0xc1, 0x01, 0x05, 0x80])), FrameError);
     assert.throws(() => decodePayload(Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])), FrameError, 'a huge array claim');
     assert.throws(() => decodePayload(Buffer.from([0x92, 0x01, 0x02, 0x03])), FrameError, 'trailing bytes');
     for (const v of [null, 1, 'x', [1], new Uint8Array(3), {}, { t: 5 }]) assert.equal(isPeerMessage(v), false, String(v));

@@ -189,7 +189,7 @@ function sessionEnding(g: Gen, max: number): { kind: string; bytes: Buffer } {
 
 /** Frames for one unauthenticated connection. */
 function unauthenticated(g: Gen, corpus: PeerMessage[]): { kind: string; bytes: Buffer; frames: number } {
-  const hello = { t: 'hello', v: 1, role: 'member', from: 1 + g.int(9), to: 1 + g.int(9), nonce: g.bytes(32) };
+  const hello = { t: 'hello', v: 2, role: 'member', from: 1 + g.int(9), to: 1 + g.int(9), nonce: g.bytes(32) };
   switch (g.int(11)) {
     case 0: return { kind: 'garbage-bytes', bytes: g.bytes(1 + g.int(2048)), frames: 1 };
     case 1: {
@@ -292,7 +292,7 @@ function session(address: { host: string; port: number }, m: NonNullable<FuzzOpt
         done();
       }
     });
-    socket.once('connect', () => socket.write(frame(encode({ t: 'hello', v: 1, role: 'member', from: m.id, to: m.targetId, nonce: nd }))));
+    socket.once('connect', () => socket.write(frame(encode({ t: 'hello', v: 2, role: 'member', from: m.id, to: m.targetId, nonce: nd }))));
   });
 }
 

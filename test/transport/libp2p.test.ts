@@ -104,7 +104,7 @@ describe('libp2pTransport: allow-list and member binding', function () {
     const { ts, recs, peers } = await pair();
     const outsider = await rawNode();
     cleanups.push(async () => outsider.stop());
-    await assert.rejects(helloFrom(outsider, peers.get(1)!, { t: 'hello', v: 1, from: 2, to: 1 }));
+    await assert.rejects(helloFrom(outsider, peers.get(1)!, { t: 'hello', v: 2, from: 2, to: 1 }));
     await waitFor(() => recs[0]!.warns.some((w) => /not an allow-listed member/.test(w)), 5000, 'the refusal to be reported');
     assert.ok(recs[0]!.warns.some((w) => w.includes(outsider.peerId.toString())));
     assert.deepEqual(recs[0]!.ups, [2]);
@@ -116,12 +116,12 @@ describe('libp2pTransport: allow-list and member binding', function () {
     const { keys, recs, peers } = await pair();
     const member3 = await rawNode(keys[2]);
     cleanups.push(async () => member3.stop());
-    const reply = await helloFrom(member3, peers.get(1)!, { t: 'hello', v: 1, from: 2, to: 1 });
+    const reply = await helloFrom(member3, peers.get(1)!, { t: 'hello', v: 2, from: 2, to: 1 });
     assert.equal(reply?.t, 'refused');
     assert.match(String(reply?.reason), /claims to be member 2, but its peer id is allow-listed as member 3/);
     await waitFor(() => recs[0]!.warns.some((w) => /claims to be member 2/.test(w)), 3000, 'the warning');
     assert.ok(!recs[0]!.ups.includes(3));
-    const wrongTarget = await helloFrom(member3, peers.get(1)!, { t: 'hello', v: 1, from: 3, to: 2 });
+    const wrongTarget = await helloFrom(member3, peers.get(1)!, { t: 'hello', v: 2, from: 3, to: 2 });
     assert.equal(wrongTarget?.t, 'refused');
     assert.match(String(wrongTarget?.reason), /addressed to member 2/);
   });

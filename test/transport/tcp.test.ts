@@ -128,12 +128,14 @@ describe('tcpTransport: membership security', function () {
     const a = await listening();
     const ra = await member(1, new Map([[1, a.address], [2, '127.0.0.1:1']]), a.t);
     const cases: [unknown, RegExp][] = [
-      [{ t: 'hello', v: 1, role: 'member', from: 7, to: 1, nonce: new Uint8Array(32) }, /unknown member id 7/],
-      [{ t: 'hello', v: 1, role: 'member', from: 2, to: 5, nonce: new Uint8Array(32) }, /addressed to member 5/],
-      [{ t: 'hello', v: 1, role: 'member', from: 1, to: 1, nonce: new Uint8Array(32) }, /unknown member id 1/],
+      [{ t: 'hello', v: 2, role: 'member', from: 7, to: 1, nonce: new Uint8Array(32) }, /unknown member id 7/],
+      [{ t: 'hello', v: 2, role: 'member', from: 2, to: 5, nonce: new Uint8Array(32) }, /addressed to member 5/],
+      [{ t: 'hello', v: 2, role: 'member', from: 1, to: 1, nonce: new Uint8Array(32) }, /unknown member id 1/],
       [{ t: 'vote', leader: 2, zxid: 5n }, /expected hello/],
-      [{ t: 'hello', v: 2, role: 'member', from: 2, to: 1, nonce: new Uint8Array(32) }, /protocol version/],
-      [{ t: 'hello', v: 1, role: 'member', from: 2, to: 1, nonce: new Uint8Array(3) }, /nonce/],
+      // Version 1 members cannot read PROPOSALs in the binary form: refused, saying why.
+      [{ t: 'hello', v: 1, role: 'member', from: 2, to: 1, nonce: new Uint8Array(32) }, /unsupported member protocol version 1 \(this member speaks 2/],
+      [{ t: 'hello', v: 3, role: 'member', from: 2, to: 1, nonce: new Uint8Array(32) }, /protocol version/],
+      [{ t: 'hello', v: 2, role: 'member', from: 2, to: 1, nonce: new Uint8Array(3) }, /nonce/],
       [{ t: 'hello', v: 1, role: 'client' }, /does not accept client/],
       [[1, 2, 3], /expected a handshake frame/],
     ];
@@ -227,7 +229,7 @@ describe('tcpTransport: membership security', function () {
     assert.ok(ra.warns.some((w) => /handshakes already in progress/.test(w)));
     assert.ok(ra.warns.some((w) => /not completed within 300 ms/.test(w)));
     const late = await RawPeer.connect(a.address);
-    late.send({ t: 'hello', v: 1, role: 'member', from: 2, to: 1, nonce: new Uint8Array(32) });
+    late.send({ t: 'hello', v: 2, role: 'member', from: 2, to: 1, nonce: new Uint8Array(32) });
     assert.equal((await late.next()).t, 'challenge', 'the listener still works');
     late.destroy();
   });
