@@ -52,9 +52,10 @@ async function main(): Promise<void> {
       const cpu = after.map((s, i) => (s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system) / Math.max(1, r.ops));
       const perFsync = (after[0]!.fsyncTxns - before[0]!.fsyncTxns) / Math.max(1, after[0]!.fsyncBatches - before[0]!.fsyncBatches);
       const total = cpu.reduce((a, b) => a + b, 0);
+      const sys = after.map((s, i) => (s.cpu.system - before[i]!.cpu.system) / Math.max(1, r.ops));
       const fsyncs = after.map((s, i) => (s.fsyncBatches - before[i]!.fsyncBatches) / ((r.ops / r.opsPerSec) || 1));
       const sent = after.map((s, i) => (s.packetsSent - before[i]!.packetsSent) / Math.max(1, r.ops));
-      process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
+      process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
       return r;
     };
     await target.call('bench', { op: 'create', dir: '/warmup', concurrency: 64, ops: 5000, maxMs: 30_000 }, 60_000);
