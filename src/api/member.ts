@@ -477,7 +477,8 @@ export class Member extends EventEmitter<MemberEvents> {
    * queued in this turn of the event loop has run — the callers answered by the last commits
    * issue their next writes in microtasks and I/O callbacks of the same turn — and then go out
    * together, as one PROPOSAL message per follower (measured on a 3-process ensemble at 256
-   * callers: ~2 txns per message when sent from the microtask, dozens when held).
+   * callers: ~2 txns per message when sent from the microtask, dozens when held). A learner holds
+   * the writes it forwards to the leader the same way.
    */
   private pumpNow(flushProposals = false): void {
     if (this.pumping || this._stopped) {
@@ -488,7 +489,7 @@ export class Member extends EventEmitter<MemberEvents> {
     try {
       const hold = !flushProposals;
       while (this.zab.hasReady(hold)) this.handleReady(this.zab.takeReady(hold));
-      if (hold && this.zab.unsentProposals > 0) this.scheduleProposalFlush();
+      if (hold && this.zab.unsent > 0) this.scheduleProposalFlush();
     } catch (e) {
       this.die(e as Error);
     } finally {

@@ -51,8 +51,8 @@ export interface ProposalMsg { t: 'proposal'; epoch: number; txns: Txn[] }
 export interface CommitMsg { t: 'commit'; epoch: number; zxid: bigint }
 /** Leader → observer: a committed txn. */
 export interface InformMsg { t: 'inform'; epoch: number; txn: Txn }
-/** Learner → leader: a session's write to prepare. */
-export interface RequestMsg { t: 'request'; epoch: number; req: Request }
+/** Learner → leader: sessions' writes to prepare, in order (batched: those forwarded in one round). */
+export interface RequestMsg { t: 'request'; epoch: number; reqs: Request[] }
 /** Leader → learner heartbeat; learner → leader heartbeat carrying touched sessions. */
 /** `seq` lets a leader confirm it still leads a quorum before answering a sync (like Raft's ReadIndex). */
 export interface PingMsg { t: 'ping'; epoch: number; seq: number; touches: [bigint, number][]; committed?: bigint }
@@ -153,7 +153,7 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'proposal': return Array.isArray(x.txns) && x.txns.length > 0 && x.txns.every(isValidTxn);
     case 'inform': return isValidTxn(x.txn);
     case 'commit': return isBig(x.zxid);
-    case 'request': return isRequest(x.req);
+    case 'request': return Array.isArray(x.reqs) && x.reqs.length > 0 && x.reqs.every(isRequest);
     case 'ping': return isInt(x.seq) && (x.committed === undefined || isBig(x.committed)) && Array.isArray(x.touches) && x.touches.every((e) => Array.isArray(e) && isBig(e[0]) && isInt(e[1]));
     case 'sync': case 'syncreply': return isInt(x.id);
     default: return false;

@@ -143,6 +143,8 @@ interface LearnerState {
   commitTarget: bigint;
   snap: { zxid: bigint; time: number; sessions: [bigint, SessionEntry][]; count: number; nodes: SnapshotNode[] } | undefined;
   touches: Map<bigint, number>;
+  /** Sessions' writes to forward, not yet sent: those of one round go to the leader in one message. */
+  unforwarded: Request[];
 }
 
 function better(a: Vote, b: Vote): boolean {
@@ -259,21 +261,25 @@ export class ZabPeer {
   }
 
   /**
-   * Takes the outputs accumulated since the last call. With `holdProposals`, the leader's
-   * proposals of this round stay unsent (they are still logged: their append is in this Ready) so
-   * that the driver can gather more of them into one PROPOSAL message per follower; anything else
-   * sent to a learner still goes after them, because `toLearner` flushes them first.
+   * Takes the outputs accumulated since the last call. With `hold`, the leader's proposals of this
+   * round (and a learner's forwarded writes) stay unsent — the proposals are still logged: their
+   * append is in this Ready — so that the driver can gather more of them into one PROPOSAL
+   * message per follower (one REQUEST message to the leader); anything else sent to the same peer
+   * still goes after them, because `toLearner` / `toLeader` flush them first.
    */
-  takeReady(holdProposals = false): Ready {
-    if (!holdProposals) this.flushProposals();
+  takeReady(hold = false): Ready {
+    if (!hold) {
+      this.flushProposals();
+      this.flushForwards();
+    }
     const r = this.out;
     this.out = emptyReady();
     return r;
   }
 
-  /** Whether takeReady(holdProposals) would return anything. */
-  hasReady(holdProposals = false): boolean {
-    if (!holdProposals && this.lead && this.lead.unsent.length > 0) return true;
+  /** Whether takeReady(hold) would return anything. */
+  hasReady(hold = false): boolean {
+    if (!hold && this.unsent > 0) return true;
     const o = this.out;
     return o.messages.length > 0 || o.persist.length > 0 || o.commits.length > 0 || o.requests.length > 0
       || o.syncDone.length > 0 || o.touches.length > 0 || o.events.length > 0;
@@ -397,9 +403,9 @@ export class ZabPeer {
     l.unsent.push(txn);
   }
 
-  /** Leader: proposals made and not yet sent (held by takeReady(true)). */
-  get unsentProposals(): number {
-    return this.lead ? this.lead.unsent.length : 0;
+  /** Proposals (leader) or forwarded writes (learner) not yet in a message (held by takeReady(true)). */
+  get unsent(): number {
+    return this.lead ? this.lead.unsent.length : this.learn ? this.learn.unforwarded.length : 0;
   }
 
   /** Sends the proposals of this round to every follower, as one message each. */
@@ -417,8 +423,17 @@ export class ZabPeer {
   forward(req: Request): boolean {
     const f = this.learn;
     if (!f || f.phase !== 'broadcast' || !this.serving) return false;
-    this.toLeader(f, { t: 'request', epoch: f.epoch, req });
+    f.unforwarded.push(req);
     return true;
+  }
+
+  /** Sends the writes forwarded in this round to the leader, as one message. */
+  private flushForwards(): void {
+    const f = this.learn;
+    if (!f || f.unforwarded.length === 0) return;
+    const reqs = f.unforwarded;
+    f.unforwarded = [];
+    this.toLeader(f, { t: 'request', epoch: f.epoch, reqs });
   }
 
   /** Starts a sync; `syncDone` carries `id` once this member has every txn committed before now. */
@@ -694,7 +709,7 @@ export class ZabPeer {
       this.learn = {
         leader: v.leader, conn: (this.cfg.connectionNonce + ++this.connections) >>> 0, sendSeq: 0, recvSeq: 0,
         epoch: 0, phase: 'info', lastHeard: this.tickCount, startedTick: this.tickCount, newleaderZxid: undefined,
-        newleaderAcked: false, commitTarget: 0n, snap: undefined, touches: new Map(),
+        newleaderAcked: false, commitTarget: 0n, snap: undefined, touches: new Map(), unforwarded: [],
       };
       this.out.events.push({ type: 'state', state: this.state, leader: v.leader, epoch: this.currentEpoch });
       this.send(v.leader, { t: 'finfo', acceptedEpoch: this.acceptedEpoch, observer: this.state === 'observing', conn: this.learn.conn });
@@ -848,7 +863,7 @@ export class ZabPeer {
         return;
       }
       case 'request':
-        if (l.phase === 'broadcast' && h.phase === 'synced') this.out.requests.push(msg.req);
+        if (l.phase === 'broadcast' && h.phase === 'synced') for (const r of msg.reqs) this.out.requests.push(r);
         return;
       case 'ping':
         for (const t of msg.touches) this.out.touches.push(t);
@@ -1279,6 +1294,8 @@ export class ZabPeer {
   }
 
   private toLeader(f: LearnerState, msg: ZabMessage & Sequenced): void {
+    // Anything sent to the leader goes after the writes forwarded before it.
+    if (msg.t !== 'request' && f.unforwarded.length > 0) this.flushForwards();
     msg.c = f.conn;
     msg.s = ++f.sendSeq;
     this.out.messages.push([f.leader, msg]);
