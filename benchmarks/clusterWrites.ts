@@ -7,7 +7,7 @@
  *
  * Member flags come from CONCLAVE_CLUSTER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p').
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '256' },
     follower: { type: 'boolean', default: false },
+    threads: { type: 'boolean', default: false },
     'no-snapshots': { type: 'boolean', default: false },
   },
 });
@@ -26,7 +27,28 @@ const OPS = Number(args.ops);
 const ROUNDS = Number(args.rounds);
 const CONC = Number(args.concurrency);
 
-interface Stats { cpu: { user: number; system: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number }
+interface Stats { cpu: { user: number; system: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number; snapshotsTaken: number }
+/** CPU µs per thread name of one process (Linux /proc), to tell the main thread from LevelDB's and V8's. */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 1e6 / 100; // USER_HZ
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      // Node 20 leaves every thread named 'node': the main thread is the one whose id is the pid.
+      const comm = stat.slice(stat.indexOf('(') + 1, close).replace(/\d+$/, '#');
+      const name = tid === String(pid) ? 'main' : comm === 'node' ? (process.env.CLUSTER_WRITES_TIDS ? `t${tid}` : 'other threads') : comm;
+      const f = stat.slice(close + 2).split(' ');
+      const us = (Number(f[11]) + Number(f[12])) * tick;
+      out.set(name, (out.get(name) ?? 0) + us);
+    } catch {
+      // thread exited
+    }
+  }
+  return out;
+}
+
 interface Measurement { ops: number; opsPerSec: number; p50Ms: number; p99Ms: number; errors: number }
 
 async function main(): Promise<void> {
@@ -46,16 +68,26 @@ async function main(): Promise<void> {
     const order = [leader, ...members.filter((m) => m !== leader)];
     const stats = (): Promise<Stats[]> => Promise.all(order.map((m) => m.call<Stats>('stats')));
     const run = async (op: string, dir: string, existing?: number): Promise<Measurement> => {
+      const threadsBefore = order.map((m) => threadCpu(m.pid));
       const before = await stats();
       const r = await target.call<Measurement>('bench', { op, dir, concurrency: CONC, ops: OPS, maxMs: 60_000, existing }, 180_000);
       const after = await stats();
+      const threadsAfter = order.map((m) => threadCpu(m.pid));
       const cpu = after.map((s, i) => (s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system) / Math.max(1, r.ops));
       const perFsync = (after[0]!.fsyncTxns - before[0]!.fsyncTxns) / Math.max(1, after[0]!.fsyncBatches - before[0]!.fsyncBatches);
       const total = cpu.reduce((a, b) => a + b, 0);
       const sys = after.map((s, i) => (s.cpu.system - before[i]!.cpu.system) / Math.max(1, r.ops));
       const fsyncs = after.map((s, i) => (s.fsyncBatches - before[i]!.fsyncBatches) / ((r.ops / r.opsPerSec) || 1));
       const sent = after.map((s, i) => (s.packetsSent - before[i]!.packetsSent) / Math.max(1, r.ops));
-      process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
+      const snaps = after.map((s, i) => s.snapshotsTaken - before[i]!.snapshotsTaken);
+      process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}  snapshots ${snaps.join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
+      if (args.threads) {
+        order.forEach((m, i) => {
+          const parts = [...threadsAfter[i]!].map(([name, us]) => [name, (us - (threadsBefore[i]!.get(name) ?? 0)) / Math.max(1, r.ops)] as const)
+            .filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]);
+          process.stdout.write(`    ${i === 0 ? 'leader  ' : 'follower'} threads µs/op: ${parts.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}\n`);
+        });
+      }
       return r;
     };
     await target.call('bench', { op: 'create', dir: '/warmup', concurrency: 64, ops: 5000, maxMs: 30_000 }, 60_000);

@@ -413,20 +413,19 @@ export class DataTree {
    * tree changes between chunks; replaying the log from the snapshot's start zxid fixes it up).
    */
   *records(): Generator<SnapshotNode> {
-    // Breadth-first from the root so that a parent is always written before its children.
-    const queue: string[] = [ROOT];
-    for (let i = 0; i < queue.length; i++) {
-      const path = queue[i]!;
-      const n = this.nodes.get(path);
-      if (!n) continue; // deleted since it was queued (fuzzy)
+    // In the map's insertion order, which puts a parent before its children: a node is inserted
+    // only while its parent exists, and a parent is only removed once it has no children (a parent
+    // created again is inserted again, before any child it then gets). Map iteration keeps that
+    // order while the tree changes between chunks (a fuzzy snapshot): deleted entries not yet
+    // reached are skipped, new ones come at the end. Nodes created after the snapshot began are
+    // left out — replaying the log after the snapshot's zxid creates them — so a node deleted and
+    // created again meanwhile is never written twice.
+    const start = this.lastZxid;
+    for (const [path, n] of this.nodes) {
+      if (n.stat.czxid > start) continue;
       yield {
         path, data: n.data, acl: n.acl as ACL[], stat: copyStat(n.stat), seq: n.seq, kind: n.kind, ttl: n.ttl,
       };
-      for (const c of n.children) queue.push(childPath(path, c));
-      if (i > 4096 && i * 2 > queue.length) {
-        queue.splice(0, i + 1);
-        i = -1;
-      }
     }
   }
 

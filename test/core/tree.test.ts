@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { CreateMode } from '../../src/core/createMode.js';
+import type { SnapshotNode } from '../../src/core/tree.js';
 import { makeZxid } from '../../src/core/zxid.js';
 import { Core, check, create, dec, del, enc, fails, multi, ok, set, setAcl } from './harness.js';
 
@@ -418,5 +419,51 @@ describe('core/tree: replay idempotence (fuzzy snapshots)', () => {
     assert.equal(replica.tree.digest(), c.tree.digest());
     assert.equal(replica.tree.lastZxid, makeZxid(1, c.log.length));
     void enc;
+  });
+});
+
+describe('core/tree: records() for snapshots', () => {
+  it('a fuzzy snapshot (the tree changes while records are taken) plus replay of the log after it gives the exact tree', () => {
+    const c = new Core();
+    c.openSession(S1);
+    for (const p of ['/a', '/a/x', '/a/y', '/b', '/b/z', '/c', '/d']) ok(c.run(S1, create(p, p)));
+    const start = c.tree.lastZxid;
+    const startIndex = c.log.length;
+    const it = c.tree.records();
+    const taken: SnapshotNode[] = [];
+    const seen = new Set<string>();
+    const take = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const r = it.next();
+        if (r.done) return;
+        const path = r.value.path;
+        if (path !== '/') assert.ok(seen.has(path.slice(0, path.lastIndexOf('/')) || '/'), `${path} comes after its parent`);
+        assert.ok(!seen.has(path), `${path} written twice`);
+        seen.add(path);
+        taken.push(r.value);
+      }
+    };
+    take(6); // '/', the system nodes, '/a', '/a/x'
+    assert.ok(seen.has('/a/x'));
+    // Meanwhile: a visited subtree goes and comes back with a new child, a node not yet reached is
+    // deleted, new nodes appear under visited and unvisited parents, data changes.
+    ok(c.run(S1, del('/a/x')));
+    ok(c.run(S1, del('/a/y')));
+    ok(c.run(S1, del('/a')));
+    ok(c.run(S1, create('/a', 'again')));
+    ok(c.run(S1, create('/a/new', '')));
+    ok(c.run(S1, del('/c')));
+    ok(c.run(S1, create('/b/late', '')));
+    ok(c.run(S1, set('/d', 'changed')));
+    take(1000);
+    assert.ok(!seen.has('/a/new') && !seen.has('/b/late') && !seen.has('/c'), 'created after the start or deleted before being reached: left out');
+    assert.ok(seen.has('/b/z') && seen.has('/d'));
+    // Recovery: the records as the snapshot at `start` (and the session table), then the log after it.
+    const replica = new Core();
+    for (const r of taken) replica.tree.loadRecord(r);
+    for (const [id, e] of c.tree.sessions) replica.tree.sessions.set(id, { ...e });
+    replica.tree.lastZxid = start;
+    for (const t of c.log.slice(startIndex)) replica.tree.apply(t);
+    assert.equal(replica.tree.digest(), c.tree.digest());
   });
 });
