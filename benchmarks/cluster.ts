@@ -3,7 +3,12 @@
  * same run, Apache ZooKeeper 3.8 (3 servers on loopback, forceSync=yes) driven by
  * node-zookeeper-client with the same workloads where they apply (issue 5).
  *
- *   npm run bench:cluster [-- --quick] [--with-zookeeper] [--skip-zookeeper] [--skip-libp2p] [--trials N]
+ *   npm run bench:cluster [-- --quick] [--with-zookeeper] [--skip-zookeeper] [--skip-libp2p] [--trials N] [--from-source]
+ *
+ * conclave runs as an application gets it: the compiled package (dist/, built here first with
+ * `tsc -p tsconfig.build.json`). --from-source runs the TypeScript sources through tsx instead,
+ * whose transform names every named closure at run time (a defineProperty each: measurably
+ * slower on the write path).
  *
  * conclave: each member is its own OS process (test/cluster/memberProcess.ts); the load runs inside
  * the member processes, on a session local to them (the embedded use), driven by IPC commands:
@@ -47,8 +52,10 @@ const { values: args } = parseArgs({
     'skip-zookeeper': { type: 'boolean', default: false },
     'skip-libp2p': { type: 'boolean', default: false },
     trials: { type: 'string' },
+    'from-source': { type: 'boolean', default: false },
   },
 });
+const FROM_SOURCE = args['from-source']!;
 const quick = args.quick!;
 const WRITES = quick ? 3_000 : 40_000;
 const READS = quick ? 30_000 : 500_000;
@@ -492,12 +499,23 @@ const result: Record<string, unknown> = {
     zookeeper: '3 servers on 127.0.0.1 (QuorumPeerMain from the Debian package, tickTime 2000), forceSync=yes; node-zookeeper-client in the benchmark process, 1/16/256 callers over up to 16 connections to one server; 100-byte values',
     interleaved: 'both ensembles run at once; each workload runs on conclave and then immediately on ZooKeeper; failover trials alternate',
     cpuUsPerOp: 'CPU (user+system) of the three server processes per operation; conclave\'s includes the callers (they run inside the member), ZooKeeper\'s does not include its client',
+    code: FROM_SOURCE ? 'conclave from its TypeScript sources through tsx' : 'conclave as the compiled package (dist/, built by the benchmark with tsc)',
     writes: WRITES, reads: READS, maxMsPerMeasurement: MAX_MS, failoverTrials: TRIALS, quick,
   },
   loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
 };
 
+/** Builds dist/ and makes member processes (and the remote client) run on it (see the header). */
+function useCompiledPackage(): void {
+  if (FROM_SOURCE) return;
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  progress('conclave: building the package (tsc -p tsconfig.build.json)');
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  process.env.CONCLAVE_CLUSTER_DIST = '1';
+}
+
 async function main(): Promise<void> {
+  useCompiledPackage();
   const missing = args['skip-zookeeper'] ? '--skip-zookeeper' : ensureZooKeeper();
   if (missing) progress(`zookeeper: skipped — ${missing}`);
   const tcp = new Conclave('tcp');

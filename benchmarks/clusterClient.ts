@@ -3,7 +3,7 @@
  * with connect() and drives reads and writes through it. Config in CONCLAVE_BENCH_CLIENT (JSON);
  * prints one JSON line { results: Measurement[] } on stdout. Not meant to be run by hand.
  */
-import { connect } from '../src/index.js';
+import type * as Conclave from '../src/index.js';
 import { measure, type Measurement } from './lib.js';
 
 interface ClientConfig {
@@ -21,6 +21,8 @@ if (!cfg) {
   process.exit(2);
 }
 
+// The compiled package when benchmarks/cluster.ts built it (CONCLAVE_CLUSTER_DIST), else the sources.
+const { connect } = (await import(`${process.env.CONCLAVE_CLUSTER_DIST ? '../dist' : '../src'}/index.js`)) as typeof Conclave;
 const session = await connect(cfg.addresses, { sessionTimeoutMs: 10_000 });
 const payload = new Uint8Array(100).fill(120);
 const results: Measurement[] = [];

@@ -6,6 +6,8 @@
  *   npx tsx benchmarks/clusterWrites.ts [--ops 20000] [--rounds 3] [--follower] [--concurrency 256] [--no-snapshots]
  *
  * Member flags come from CONCLAVE_CLUSTER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p').
+ * With CONCLAVE_CLUSTER_DIST=1 the members run the compiled package (build it first: npm run build),
+ * as bench:cluster does; otherwise the sources through tsx.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';

@@ -11,8 +11,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { startMember, type Member, type Session, type Stat, type Transport } from '../../src/index.js';
-import { libp2pTransport } from '../../src/transport/libp2p.js';
+import type { Member, Session, Stat, Transport } from '../../src/index.js';
+
+/**
+ * CONCLAVE_CLUSTER_DIST=1 runs the member on the compiled package (dist/, `npm run build`), as an
+ * application that imports conclave does; otherwise on the TypeScript sources through tsx, whose
+ * transform gives every named closure a name at run time (a defineProperty per closure created).
+ */
+const lib = process.env.CONCLAVE_CLUSTER_DIST ? '../../dist' : '../../src';
+const { startMember } = (await import(`${lib}/index.js`)) as typeof import('../../src/index.js');
+const { libp2pTransport } = (await import(`${lib}/transport/libp2p.js`)) as typeof import('../../src/transport/libp2p.js');
 
 export interface MemberProcessConfig {
   id: number;
