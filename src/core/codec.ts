@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { Txn } from './txn.js';
-import { decodeTxn, rememberTxnBytes, TxnCodecError, txnBytes } from './txnCodec.js';
+import { decodeTxn, encodeTxnList, putVarint, TxnCodecError, varintSize } from './txnCodec.js';
 
 /**
  * The one msgpackr configuration used for storage records and wire frames: plain maps (no
@@ -28,68 +28,51 @@ export function decode(bytes: Uint8Array): unknown {
  *        | varint count | count × (varint length | txn in the form of txnCodec.ts)
  *
  * 0xc1 is the one byte msgpack never uses, so the first byte tells the forms apart and every
- * payload still decodes on its own. The txns are not encoded again for each follower: their bytes
- * are cached per txn (`txnBytes`), the same bytes the leader's log holds; and a decoded txn keeps
- * the bytes it came in (`rememberTxnBytes`), so a follower logs them as received.
+ * payload still decodes on its own. The txns section is encoded once per list: the leader sends
+ * the same list to every follower (one message each, differing in the head), and the encoded
+ * section is kept with the list (a list is never changed once it is in a message).
  */
 const BINARY_MESSAGE = 0xc1;
 const BINARY_MESSAGE_VERSION = 1;
 
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v >>>= 7;
-    n++;
-  }
-  return n;
-}
+const sections = new WeakMap<readonly unknown[], { count: number; bytes: Buffer }>();
 
-function putVarint(out: Uint8Array, at: number, v: number): number {
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
+/** The txns section for `txns`, or undefined when they are not all txns (then plain msgpack). */
+function txnSection(txns: readonly unknown[]): Buffer | undefined {
+  const cached = sections.get(txns);
+  if (cached !== undefined && cached.count === txns.length) return cached.bytes;
+  let bytes: Buffer;
+  try {
+    bytes = encodeTxnList(txns as Txn[]);
+  } catch (e) {
+    if (e instanceof TxnCodecError) return undefined;
+    throw e;
   }
-  out[at++] = v;
-  return at;
+  sections.set(txns, { count: txns.length, bytes });
+  return bytes;
 }
 
 /** The parts of a message's binary form, or undefined when it goes as plain msgpack. */
-function binaryParts(msg: unknown): { head: Uint8Array; txns: Uint8Array[]; size: number } | undefined {
+function binaryParts(msg: unknown): { head: Uint8Array; section: Buffer; size: number } | undefined {
   if (msg === null || typeof msg !== 'object') return undefined;
   const txns = (msg as { txns?: unknown }).txns;
   if (!Array.isArray(txns) || txns.length === 0) return undefined;
-  const parts: Uint8Array[] = new Array(txns.length);
-  let size = varintSize(txns.length);
-  try {
-    for (let i = 0; i < txns.length; i++) {
-      const b = txnBytes(txns[i] as Txn);
-      parts[i] = b;
-      size += varintSize(b.length) + b.length;
-    }
-  } catch (e) {
-    if (e instanceof TxnCodecError) return undefined; // not txns after all: plain msgpack
-    throw e;
-  }
+  const section = txnSection(txns);
+  if (section === undefined) return undefined;
   const rest: Record<string, unknown> = {};
   for (const k in msg) if (k !== 'txns') rest[k] = (msg as Record<string, unknown>)[k];
   const head = packr.pack(rest);
-  size += 2 + varintSize(head.length) + head.length;
-  return { head, txns: parts, size };
+  return { head, section, size: 2 + varintSize(head.length) + head.length + section.length };
 }
 
-function writeBinary(p: { head: Uint8Array; txns: Uint8Array[] }, out: Uint8Array, at: number): number {
+function writeBinary(p: { head: Uint8Array; section: Buffer }, out: Uint8Array, at: number): number {
   out[at++] = BINARY_MESSAGE;
   out[at++] = BINARY_MESSAGE_VERSION;
   at = putVarint(out, at, p.head.length);
   out.set(p.head, at);
   at += p.head.length;
-  at = putVarint(out, at, p.txns.length);
-  for (const b of p.txns) {
-    at = putVarint(out, at, b.length);
-    out.set(b, at);
-    at += b.length;
-  }
-  return at;
+  out.set(p.section, at);
+  return at + p.section.length;
 }
 
 /** Encodes a message; see above. Throws what msgpack throws for values it cannot encode. */
@@ -133,11 +116,7 @@ function readVarint(b: Uint8Array, at: number, end: number): [number, number] {
   throw new RangeError('bad length');
 }
 
-/**
- * Decodes one message payload in either form; throws on anything malformed (the caller drops the
- * frame). The txns of a binary message keep views of `bytes` as their encoded form, so `bytes`
- * must be the payload's own buffer, not one that is reused.
- */
+/** Decodes one message payload in either form; throws on anything malformed (the caller drops the frame). */
 export function decodeMessage(payload: Uint8Array): unknown {
   if (payload.length === 0 || payload[0] !== BINARY_MESSAGE) return packr.unpack(payload);
   const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -159,9 +138,7 @@ export function decodeMessage(payload: Uint8Array): unknown {
     let len: number;
     [len, at] = readVarint(bytes, at, end);
     if (len > end - at) throw new RangeError('txn runs past the end');
-    const txn = decodeTxn(bytes, at, at + len);
-    rememberTxnBytes(txn, bytes.subarray(at, at + len));
-    txns[i] = txn;
+    txns[i] = decodeTxn(bytes, at, at + len);
     at += len;
   }
   if (at !== end) throw new RangeError(`${end - at} trailing bytes`);

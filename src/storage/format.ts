@@ -3,7 +3,7 @@ import type { ACL } from '../core/acl.js';
 import { decode, encode } from '../core/codec.js';
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
-import { decodeTxn, txnBytes } from '../core/txnCodec.js';
+import { decodeTxn, encodeTxn } from '../core/txnCodec.js';
 import { formatZxid } from '../core/zxid.js';
 import { CorruptRecordError, StorageError } from './errors.js';
 import type { SnapshotHeader } from './types.js';
@@ -125,15 +125,13 @@ function sealBytes(type: number, head: number, payload: Uint8Array, fill?: (b: B
 
 const LOG_HEAD = 16; // zxid(8) prev(8)
 
-/** A log record (format 2) for `txn`, whose encoded form is shared with the wire (txnBytes). */
+/** A log record (format 2) for `txn`: the txn in the form PROPOSAL frames carry it. */
 export function encodeLogRecord(txn: Txn, prev: bigint): Buffer {
-  const payload = txnBytes(txn);
-  const out = Buffer.allocUnsafe(5 + LOG_HEAD + payload.length);
+  const out = encodeTxn(txn, 5 + LOG_HEAD);
   out[4] = T_TXN_BINARY;
   const v = new DataView(out.buffer, out.byteOffset, 5 + LOG_HEAD);
   v.setBigUint64(5, txn.zxid);
   v.setBigUint64(13, prev);
-  out.set(payload, 5 + LOG_HEAD);
   out.writeUInt32BE(crcOf(out, 4), 0);
   return out;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Ids } from '../../src/core/acl.js';
 
 import type { Txn, TxnOp } from '../../src/core/txn.js';
-import { decodeTxn, encodeTxn, TxnCodecError, txnBytes } from '../../src/core/txnCodec.js';
+import { decodeTxn, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
 
 import { mulberry32 } from '../../src/testing/random.js';
 import { Workload } from '../storage/workload.js';
@@ -72,11 +72,24 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
     assert.deepStrictEqual([...data], [1, 2, 3]);
   });
 
-  it('txnBytes encodes a txn object once (the log and every follower share the bytes)', () => {
+  it('encodeTxn leaves the requested head bytes in front; encodeTxnList frames each txn with its length', () => {
     const t = txn(ops[4]!);
-    const a = txnBytes(t);
-    assert.equal(txnBytes(t), a);
-    assert.deepStrictEqual(decodeTxn(a), t);
+    const plain = encodeTxn(t);
+    const withHead = encodeTxn(t, 21);
+    assert.equal(withHead.length, plain.length + 21);
+    assert.deepStrictEqual(withHead.subarray(21), plain);
+    const list = [txn(ops[0]!), t, txn(ops[11]!)];
+    const b = encodeTxnList(list);
+    const back: Txn[] = [];
+    let at = 1;
+    assert.equal(b[0], 3);
+    for (let i = 0; i < 3; i++) {
+      const len = b[at]!;
+      back.push(decodeTxn(b, at + 1, at + 1 + len));
+      at += 1 + len;
+    }
+    assert.equal(at, b.length);
+    assert.deepStrictEqual(back, list);
   });
 
   it('refuses what is not a txn with TxnCodecError', () => {
