@@ -748,7 +748,9 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** Applies one committed txn to the tree, then delivers watch events, then the reply. */
   private applyTxn(txn: Txn): void {
-    const r = this.tree.apply(txn);
+    const s = this.local.get(txn.sessionId);
+    // Only a session of this member can be waiting for the result.
+    const r = this.tree.apply(txn, s !== undefined);
     this.hooks?.applied?.(this.id, txn);
     this.prep.applied(txn.zxid);
     const op = txn.op;
@@ -762,7 +764,6 @@ export class Member extends EventEmitter<MemberEvents> {
       for (let i = 0; i < notes.length; i++) this.deliver(notes[i]!);
       notes.length = 0;
     }
-    const s = this.local.get(txn.sessionId);
     if (s) {
       if (s.retried !== undefined && txn.cxid > 0) {
         const results = (s.results ??= new Map());

@@ -60,7 +60,7 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
   outer: for await (const batch of storage.readLog(snapshotZxid)) {
     for (const txn of batch) {
       if (upTo !== undefined && txn.zxid > upTo) break outer;
-      tree.apply(txn);
+      tree.apply(txn, false);
       lastZxid = txn.zxid;
       replayed++;
       if (window > 0) {

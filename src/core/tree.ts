@@ -137,6 +137,8 @@ export class DataTree {
   watches: WatchManager | undefined;
   /** Notifications produced by the current apply (drained by the caller). */
   readonly notifications: Notification[] = [];
+  /** Whether the current apply returns copies of Stats (see apply). */
+  private copyStats = true;
 
   constructor() {
     this.nodes.set(ROOT, this.makeNode(EMPTY, Ids.OPEN_ACL_UNSAFE, newStat(0n, 0, 0n, 0), NodeKind.Persistent, 0));
@@ -207,11 +209,15 @@ export class DataTree {
    * Applies one committed txn. Deterministic: the result depends only on the tree and the txn.
    * Idempotent for replays over a fuzzy snapshot (creates of existing nodes and deletes of
    * missing nodes are skipped; counters are set to the absolute values the txn carries).
+   *
+   * `wantResult` false: the caller discards the result (no session here awaits it), so its Stat
+   * may be the node's own rather than a copy — except for remote sessions, whose results are
+   * recorded in the session table (replicated state) and so always copied.
    */
-  apply(txn: Txn): ApplyResult {
-    if (txn.zxid <= this.lastZxid && this.lastZxid !== 0n) {
-      // Replaying over a fuzzy snapshot: still apply (idempotent) but never move lastZxid back.
-    }
+  apply(txn: Txn, wantResult = true): ApplyResult {
+    // Replaying over a fuzzy snapshot (txn.zxid ≤ lastZxid): still apply (idempotent) but never
+    // move lastZxid back.
+    this.copyStats = wantResult || (txn.cxid > 0 && (this.sessions.get(txn.sessionId)?.origin ?? LOCAL_ORIGIN) !== LOCAL_ORIGIN);
     const r: ApplyResult = this.applyOp(txn, txn.op);
     r.zxid = txn.zxid;
     if (txn.cxid > 0) this.noteApplied(txn, r);
@@ -326,7 +332,7 @@ export class DataTree {
       w.trigger('NodeCreated', op.path, txn.zxid, this.notifications);
       w.trigger('NodeChildrenChanged', parentPath, txn.zxid, this.notifications);
     }
-    return copyStat(stat);
+    return this.copyStats ? copyStat(stat) : stat;
   }
 
   private applyDelete(txn: Txn, op: DeleteTxn): boolean {
@@ -383,7 +389,7 @@ export class DataTree {
     node.stat.mtime = txn.time;
     node.stat.dataLength = op.data.length;
     if (this.watches) this.watches.trigger('NodeDataChanged', op.path, txn.zxid, this.notifications);
-    return copyStat(node.stat);
+    return this.copyStats ? copyStat(node.stat) : node.stat;
   }
 
   private applySetACL(op: SetACLTxn): Stat | undefined {
