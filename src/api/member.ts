@@ -1098,15 +1098,20 @@ export class Member extends EventEmitter<MemberEvents> {
           if (m.size > LOCAL_RETRY_WINDOW) m.delete(m.keys().next().value as number);
         }
       }
-      const d = deferred<ApplyResult>();
-      s.pending.set(cxid, d);
       const t0 = this.clock.now();
+      // One promise per write: the reply notes the latency itself (no .then on this path).
+      const promise = new Promise<ApplyResult>((resolve, reject) => {
+        s.pending.set(cxid, {
+          resolve: (r) => {
+            this.noteLatency(t0);
+            resolve(r);
+          },
+          reject,
+        });
+      });
       this.stats.requests++;
       this.submit({ sessionId: sid, cxid, op, auth: s.auth });
-      return d.promise.then((r) => {
-        this.noteLatency(t0);
-        return r;
-      });
+      return promise;
     } catch (e) {
       return Promise.reject(e);
     }

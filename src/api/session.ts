@@ -48,6 +48,21 @@ export interface SessionEvents {
   state: (state: SessionState) => void;
 }
 
+/** The answers of create, setData and delete calls (or their errors). */
+function createdPath(r: ApplyResult): string {
+  if (r.ok) return (r as { path: string }).path;
+  throw resultError(r);
+}
+
+function newStat(r: ApplyResult): Stat {
+  if (r.ok) return (r as { stat: Stat }).stat;
+  throw resultError(r);
+}
+
+function deleted(r: ApplyResult): void {
+  if (!r.ok) throw resultError(r);
+}
+
 function resultError(r: ApplyResult & { ok: false }): KeeperError {
   const e = new KeeperError(r.code, r.path);
   if (r.results) e.results = r.results;
@@ -372,6 +387,21 @@ export class Session extends EventEmitter<SessionEvents> {
       return;
     }
     settle();
+    this.advanceDelivered();
+  }
+
+  /** handOut for a value or an error, allocating a closure only when the call must wait its turn. */
+  private handOutValue<T>(seq: number, ok: boolean, value: unknown, resolve: (v: T) => void, reject: (e: unknown) => void): void {
+    if (seq !== this.deliveredSeq) {
+      this.parked.set(seq, ok ? () => resolve(value as T) : () => reject(value));
+      return;
+    }
+    if (ok) resolve(value as T);
+    else reject(value);
+    this.advanceDelivered();
+  }
+
+  private advanceDelivered(): void {
     this.deliveredSeq++;
     for (let next = this.parked.get(this.deliveredSeq); next !== undefined; next = this.parked.get(this.deliveredSeq)) {
       this.parked.delete(this.deliveredSeq);
@@ -443,6 +473,64 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private writeIds = 0;
+
+  /**
+   * A write call of the API that is one request: `ordered` + `inOrder` folded into one promise for
+   * sessions without a retry policy (the common case; with one, the general path). Issued in the
+   * session's FIFO order, answered after the watch events before its zxid, settled after every
+   * earlier call; `map` turns the result into the call's value or throws its error. Same order of
+   * steps as the general path, without its intermediate promises and closures.
+   */
+  private writeCall<R>(op: RequestOp, map: (r: ApplyResult) => R): Promise<R> {
+    if (this.retry) return this.inOrder(async () => map(await this.write(op)));
+    const seq = this.callSeq++;
+    return new Promise<R>((resolve, reject) => {
+      try {
+        this.checkAlive();
+      } catch (e) {
+        this.handOutValue(seq, false, e, resolve, reject);
+        return;
+      }
+      this.inTransit++;
+      this.enqueue(true, () => {
+        let p: Promise<ApplyResult>;
+        try {
+          this.checkAlive();
+          p = this.backend.write(this.id, op);
+        } catch (e) {
+          this.inTransit--;
+          this.handOutValue(seq, false, e, resolve, reject);
+          return;
+        }
+        this.writesOutstanding++;
+        p.then(
+          (r) => {
+            this.writeDone();
+            this.deliver(r, r && typeof r === 'object' && r.zxid !== undefined ? r.zxid : this.lastEventZxid, (answer: ApplyResult) => {
+              let v: R;
+              try {
+                v = map(answer);
+              } catch (e) {
+                this.handOutValue(seq, false, e, resolve, reject);
+                return;
+              }
+              this.handOutValue(seq, true, v, resolve, reject);
+            });
+          },
+          (e: unknown) => {
+            this.writeDone();
+            this.inTransit--;
+            this.handOutValue(seq, false, e, resolve, reject);
+          },
+        );
+      });
+    });
+  }
+
+  /** A call that failed before it could be issued still settles in its turn. */
+  private failedCall<R>(e: unknown): Promise<R> {
+    return this.inOrder(() => Promise.reject(e));
+  }
 
   /**
    * Issues a read once every earlier write of this session completed; its result comes after the
@@ -560,6 +648,17 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Creates a znode; returns its path (with the sequential suffix for sequential modes). */
   create(path: string, data?: Data, createOptions: CreateOptions | CreateMode = {}): Promise<string> {
+    if (this.retry === undefined) {
+      let options: CreateOptions;
+      let op: RequestOp & { type: 'create' };
+      try {
+        options = createOptionsOf(createOptions);
+        op = buildCreate(path, data, options);
+      } catch (e) {
+        return this.failedCall(e);
+      }
+      if (!options.parents) return this.writeCall(op, createdPath);
+    }
     return this.inOrder(async () => {
       const options = createOptionsOf(createOptions);
       const op = buildCreate(path, data, options);
@@ -623,18 +722,23 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Replaces the node's data; `version` (or `{ version }`) makes it conditional. Resolves to the new Stat. */
   setData(path: string, data: Data, options: { version?: number } | number = {}): Promise<Stat> {
-    return this.inOrder(async () => {
-      const r = await this.write({ type: 'setData', path, data: toBytes(data, path), version: versionOf(options) });
-      if (r.ok) return (r as { stat: Stat }).stat;
-      throw resultError(r);
-    });
+    let op: RequestOp;
+    try {
+      op = { type: 'setData', path, data: toBytes(data, path), version: versionOf(options) };
+    } catch (e) {
+      return this.failedCall(e);
+    }
+    return this.writeCall(op, newStat);
   }
 
   delete(path: string, options: { version?: number } | number = {}): Promise<void> {
-    return this.inOrder(async () => {
-      const r = await this.write({ type: 'delete', path, version: versionOf(options) });
-      if (!r.ok) throw resultError(r);
-    });
+    let op: RequestOp;
+    try {
+      op = { type: 'delete', path, version: versionOf(options) };
+    } catch (e) {
+      return this.failedCall(e);
+    }
+    return this.writeCall(op, deleted);
   }
 
   /** Deletes a node and everything below it (zkCli's deleteall); NONODE when it does not exist. */
