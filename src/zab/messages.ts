@@ -74,13 +74,31 @@ export type ZabMessage = VoteMsg | ((
   | PingMsg | SyncMsg | SyncReplyMsg) & Sequenced);
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-const isBig = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v < 1n << 64n;
+// A literal, not 1n << 64n: BigInt arithmetic allocates, and this runs for every txn received.
+const TWO_TO_64 = 0x10000000000000000n;
+const isBig = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v < TWO_TO_64;
 const isBytes = (v: unknown): boolean => v instanceof Uint8Array;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 
+// Loops rather than every(() => …) on this path: it runs for every txn a follower receives.
+function isAclEntry(a: unknown): boolean {
+  return a !== null && typeof a === 'object'
+    && isInt((a as { perms: unknown }).perms) && isStr((a as { scheme: unknown }).scheme) && isStr((a as { id: unknown }).id);
+}
+
 function isAcl(v: unknown): boolean {
-  return Array.isArray(v) && v.every((a) => a !== null && typeof a === 'object'
-    && isInt((a as { perms: unknown }).perms) && isStr((a as { scheme: unknown }).scheme) && isStr((a as { id: unknown }).id));
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!isAclEntry(v[i])) return false;
+  return true;
+}
+
+function allSubOps(v: unknown, deletesOnly: boolean): boolean {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) {
+    const o = v[i] as { type?: unknown } | null;
+    if (!isSubOp(o) || (deletesOnly && o!.type !== 'delete')) return false;
+  }
+  return true;
 }
 
 function isSubOp(o: unknown): boolean {
@@ -105,12 +123,17 @@ export function isValidTxn(t: unknown): t is Txn {
   switch (op.type) {
     case 'create': case 'delete': case 'setData': case 'check': return isSubOp(op);
     case 'setACL': return isStr(op.path) && isAcl(op.acl) && isInt(op.aversion);
-    case 'multi': return Array.isArray(op.ops) && op.ops.every(isSubOp);
+    case 'multi': return allSubOps(op.ops, false);
     case 'error': return isStr(op.code);
     case 'createSession': return isInt(op.timeoutMs) && isStr(op.origin);
-    case 'closeSession': return Array.isArray(op.deletes) && op.deletes.every((d) => isSubOp(d) && (d as { type: string }).type === 'delete');
+    case 'closeSession': return allSubOps(op.deletes, true);
     default: return false;
   }
+}
+
+function allTxns(v: unknown[]): boolean {
+  for (let i = 0; i < v.length; i++) if (!isValidTxn(v[i])) return false;
+  return true;
 }
 
 function isSnapNode(n: unknown): boolean {
@@ -142,7 +165,7 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'ackepoch': return isInt(x.currentEpoch) && isBig(x.lastZxid) && Array.isArray(x.epochs)
       && x.epochs.every((e) => Array.isArray(e) && isInt(e[0]) && isBig(e[1]));
     case 'trunc': return isBig(x.zxid);
-    case 'diff': return Array.isArray(x.txns) && x.txns.every(isValidTxn);
+    case 'diff': return Array.isArray(x.txns) && allTxns(x.txns);
     case 'snap': return isBig(x.zxid) && typeof x.time === 'number' && isInt(x.count) && Array.isArray(x.sessions)
       && x.sessions.every((s) => Array.isArray(s) && isBig(s[0]) && s[1] !== null && typeof s[1] === 'object');
     case 'snapchunk': return Array.isArray(x.nodes) && x.nodes.every(isSnapNode);
@@ -150,7 +173,7 @@ export function isValidZabMessage(m: unknown): m is ZabMessage {
     case 'newleader': return isBig(x.zxid);
     case 'ack': return isBig(x.zxid) && typeof x.newleader === 'boolean';
     case 'uptodate': return isBig(x.committed);
-    case 'proposal': return Array.isArray(x.txns) && x.txns.length > 0 && x.txns.every(isValidTxn);
+    case 'proposal': return Array.isArray(x.txns) && x.txns.length > 0 && allTxns(x.txns);
     case 'inform': return isValidTxn(x.txn);
     case 'commit': return isBig(x.zxid);
     case 'request': return Array.isArray(x.reqs) && x.reqs.length > 0 && x.reqs.every(isRequest);

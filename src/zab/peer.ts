@@ -117,6 +117,8 @@ interface LeaderState {
   ackEpochs: Set<number>;
   newLeaderAcks: Set<number>;
   counter: number;
+  /** The zxid allocateZxid returned last (makeZxid(epoch, counter) once counter > 0). */
+  allocated: bigint;
   /** Syncs waiting for their zxid to commit and for a quorum to confirm this leadership after they arrived. */
   pendingSyncs: { to: number; id: number; zxid: bigint; seq: number }[];
   pingSeq: number;
@@ -389,14 +391,16 @@ export class ZabPeer {
       throw new Error('zxid counter exhausted; re-electing');
     }
     l.counter++;
-    return makeZxid(l.epoch, l.counter);
+    // BigInt arithmetic allocates: one addition rather than building the zxid from its parts.
+    l.allocated = l.counter === 1 ? makeZxid(l.epoch, 1) : l.allocated + 1n;
+    return l.allocated;
   }
 
   /** Leader: proposes a prepared txn (its zxid from allocateZxid, in order). */
   propose(txn: Txn): void {
     const l = this.lead;
     if (!l || l.phase !== 'broadcast') throw new Error('propose: not the established leader');
-    if (txn.zxid !== makeZxid(l.epoch, l.counter) || txn.zxid <= this.lastLogged) {
+    if (txn.zxid !== l.allocated || l.counter === 0 || txn.zxid <= this.lastLogged) {
       throw new Error(`propose: zxid ${formatZxid(txn.zxid)} out of order (last ${formatZxid(this.lastLogged)})`);
     }
     this.logTxn(txn);
@@ -699,7 +703,7 @@ export class ZabPeer {
       this.state = 'leading';
       this.lead = {
         epoch: 0, phase: 'discovery', startedTick: this.tickCount, connecting: new Map([[this.id, this.acceptedEpoch]]),
-        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, pendingSyncs: [], pingSeq: 0, syncedAt: new Map(), unsent: [],
+        learners: new Map(), ackEpochs: new Set(), newLeaderAcks: new Set(), counter: 0, allocated: 0n, pendingSyncs: [], pingSeq: 0, syncedAt: new Map(), unsent: [],
         acceptedEpochPersisting: false, currentEpochPersisting: false,
       };
       this.out.events.push({ type: 'state', state: 'leading', leader: this.id, epoch: this.currentEpoch });
@@ -1233,8 +1237,10 @@ export class ZabPeer {
   private acceptTxn(t: Txn, how: string): boolean {
     if (t.zxid <= this.lastLogged) return true; // duplicate (ZAB: ignore duplicate proposals)
     const last = this.lastLogged;
-    const contiguous = (epochOf(t.zxid) === epochOf(last) && counterOf(t.zxid) === counterOf(last) + 1)
-      || (epochOf(t.zxid) > epochOf(last) && counterOf(t.zxid) === 1);
+    // Next in the same epoch: last + 1 without overflowing into the epoch bits (counter 0); or
+    // the first of a later epoch. (Cheapest test first: BigInt arithmetic allocates.)
+    const contiguous = t.zxid === last + 1n ? counterOf(t.zxid) !== 0
+      : epochOf(t.zxid) > epochOf(last) && counterOf(t.zxid) === 1;
     if (!contiguous) {
       this.lookForLeader(`gap in ${how}: got ${formatZxid(t.zxid)} after ${formatZxid(last)}`);
       return false;
