@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { Txn } from './txn.js';
-import { decodeTxn, encodeTxnList, putVarint, TxnCodecError, varintSize } from './txnCodec.js';
+import { decodeTxnList, encodeTxnList, putVarint, TxnCodecError, varintSize } from './txnCodec.js';
 
 /**
  * The one msgpackr configuration used for storage records and wire frames: plain maps (no
@@ -122,27 +122,13 @@ export function decodeMessage(payload: Uint8Array): unknown {
   const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   const end = bytes.length;
   if (bytes.length < 2 || bytes[1] !== BINARY_MESSAGE_VERSION) throw new RangeError(`unknown binary message version ${bytes[1]}`);
-  let [n, at] = readVarint(bytes, 2, end);
+  const [n, at] = readVarint(bytes, 2, end);
   if (n === 0 || n > end - at) throw new RangeError('bad message head length');
   const msg = packr.unpack(bytes.subarray(at, at + n)) as Record<string, unknown>;
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg) || 'txns' in msg) {
     throw new RangeError('binary message head is not a message');
   }
-  at += n;
-  let count: number;
-  [count, at] = readVarint(bytes, at, end);
-  // Every txn takes more than 2 bytes: a hostile count cannot make us allocate much.
-  if (count === 0 || count * 2 > end - at) throw new RangeError('bad txn count');
-  const txns: Txn[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    let len: number;
-    [len, at] = readVarint(bytes, at, end);
-    if (len > end - at) throw new RangeError('txn runs past the end');
-    txns[i] = decodeTxn(bytes, at, at + len);
-    at += len;
-  }
-  if (at !== end) throw new RangeError(`${end - at} trailing bytes`);
-  msg.txns = txns;
+  msg.txns = decodeTxnList(bytes, at + n, end);
   return msg;
 }
 

@@ -50,20 +50,25 @@ const ERR_OP_COUNT = 4;
 
 // ------------------------------------------------------------------ encoding
 
-/** One growable scratch buffer for every encoding (encoding is synchronous and not re-entrant). */
+// Encoding is synchronous and not re-entrant: module-level buffers serve every call.
 const SCRATCH_BYTES = 64 * 1024;
-let buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+/** The growable scratch buffer (encodeTxnList, large txns). */
+let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+let scratchView = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+/** Where the w*() functions write: the scratch buffer, or a slab while encodeTxn runs. */
+let buf = scratch;
+let view = scratchView;
 let pos = 0;
 
 function ensure(n: number): void {
   if (pos + n <= buf.length) return;
-  let len = buf.length * 2;
+  if (buf !== scratch) throw new SlabFull();
+  let len = scratch.length * 2;
   while (len < pos + n) len *= 2;
   const nb = Buffer.allocUnsafeSlow(len);
-  buf.copy(nb, 0, 0, pos);
-  buf = nb;
-  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  scratch.copy(nb, 0, 0, pos);
+  scratch = buf = nb;
+  scratchView = view = new DataView(nb.buffer, nb.byteOffset, nb.byteLength);
 }
 
 function wU8(v: number): void {
@@ -253,17 +258,53 @@ function wTxn(txn: Txn): void {
 
 /**
  * Encodes `txn` after `headBytes` reserved bytes (left for the caller to fill: a log record's
- * head), in a buffer of its own — small ones from Node's buffer pool (a fresh backing store each
- * costs far more). Throws TxnCodecError for anything that is not a txn.
+ * head). Small results are views of a shared slab, written in place (no copy, one small object):
+ * that part of the slab is never written again, and the slab lives as long as any view of it.
+ * Throws TxnCodecError for anything that is not a txn.
  */
 export function encodeTxn(txn: Txn, headBytes = 0): Buffer {
-  pos = 0;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (outUsed + headBytes + 64 > outSlab.length) newOutSlab();
+    const start = outUsed;
+    buf = outSlab;
+    view = outView;
+    pos = start + headBytes;
+    try {
+      wTxn(txn);
+      outUsed = (pos + 7) & ~7;
+      return outSlab.subarray(start, pos);
+    } catch (e) {
+      if (!(e instanceof SlabFull)) throw e;
+      // What is left of this slab is too small: the next txns start in a fresh one (and so does
+      // this one, once; a txn too large for a fresh slab goes below).
+      if (attempt === 0) newOutSlab();
+    } finally {
+      buf = scratch;
+      view = scratchView;
+    }
+  }
+  // Larger than a slab: in the growable scratch buffer, then copied into a buffer of its own.
+  pos = headBytes;
   wTxn(txn);
-  const out = Buffer.allocUnsafe(headBytes + pos);
-  buf.copy(out, headBytes, 0, pos);
+  const out = Buffer.allocUnsafe(pos);
+  buf.copy(out, headBytes, headBytes, pos);
   shrinkScratch();
   return out;
 }
+
+const OUT_SLAB_BYTES = 64 * 1024;
+let outSlab = Buffer.allocUnsafeSlow(OUT_SLAB_BYTES);
+let outView = new DataView(outSlab.buffer, outSlab.byteOffset, outSlab.byteLength);
+let outUsed = 0;
+
+function newOutSlab(): void {
+  outSlab = Buffer.allocUnsafeSlow(OUT_SLAB_BYTES);
+  outView = new DataView(outSlab.buffer, outSlab.byteOffset, outSlab.byteLength);
+  outUsed = 0;
+}
+
+/** Thrown by ensure() when a txn does not fit in the slab (never escapes encodeTxn). */
+class SlabFull extends Error {}
 
 /**
  * A list of txns as `varint count | count × (varint length | txn)`, in one buffer of its own
@@ -288,11 +329,11 @@ export function encodeTxnList(txns: readonly Txn[]): Buffer {
   return out;
 }
 
-/** A scratch buffer grown for a big list (a DIFF) goes back to its usual size. */
+/** A scratch buffer grown for a big list (a DIFF) or txn goes back to its usual size. */
 function shrinkScratch(): void {
-  if (buf.length <= SCRATCH_BYTES * 16) return;
-  buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (scratch.length <= SCRATCH_BYTES * 16) return;
+  scratch = buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  scratchView = view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 }
 
 export function varintSize(v: number): number {
@@ -362,9 +403,11 @@ class Reader {
 
   u64(): bigint {
     this.need(8);
-    const v = this.view.getBigUint64(this.pos);
+    const at = this.pos;
     this.pos += 8;
-    return v;
+    // Zero (no ephemeral owner, system session) is common: no BigInt to allocate for it.
+    if (this.view.getUint32(at) === 0 && this.view.getUint32(at + 4) === 0) return 0n;
+    return this.view.getBigUint64(at);
   }
 
   str(): string {
@@ -518,14 +561,12 @@ function rOp(r: Reader): TxnOp {
   }
 }
 
-/**
- * Decodes the txn in `b[start, end)`; it must fill the region exactly. Byte arrays in it are
- * copies; strings and numbers are values. Throws TxnCodecError when malformed.
- */
-export function decodeTxn(b: Uint8Array, start = 0, end = b.length): Txn {
-  const buffer = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (start < 0 || end > buffer.length || start > end) throw new TxnCodecError('bad region');
-  const r = new Reader(buffer, start, end);
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Reads one txn that must end exactly at `end`. */
+function rTxn(r: Reader, end: number): Txn {
   const version = r.u8();
   if (version !== VERSION) throw new TxnCodecError(`unknown txn encoding version ${version}`);
   const zxid = r.u64();
@@ -535,4 +576,35 @@ export function decodeTxn(b: Uint8Array, start = 0, end = b.length): Txn {
   const op = rOp(r);
   if (r.pos !== end) throw new TxnCodecError(`${end - r.pos} trailing bytes`);
   return { zxid, sessionId, cxid, time, op };
+}
+
+/**
+ * Decodes the txn in `b[start, end)`; it must fill the region exactly. Byte arrays in it are
+ * copies; strings and numbers are values. Throws TxnCodecError when malformed.
+ */
+export function decodeTxn(b: Uint8Array, start = 0, end = b.length): Txn {
+  const buffer = asBuffer(b);
+  if (start < 0 || end > buffer.length || start > end) throw new TxnCodecError('bad region');
+  return rTxn(new Reader(buffer, start, end), end);
+}
+
+/**
+ * Decodes a list in the form of encodeTxnList that fills `b[start, end)` exactly. Throws
+ * TxnCodecError when malformed (an empty list too: nobody sends one).
+ */
+export function decodeTxnList(b: Uint8Array, start = 0, end = b.length): Txn[] {
+  const buffer = asBuffer(b);
+  if (start < 0 || end > buffer.length || start > end) throw new TxnCodecError('bad region');
+  const r = new Reader(buffer, start, end);
+  // Every txn takes more than 2 bytes: a hostile count cannot make us allocate much.
+  const count = r.count(3);
+  if (count === 0) throw new TxnCodecError('empty txn list');
+  const txns: Txn[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const len = r.varint();
+    r.need(len);
+    txns[i] = rTxn(r, r.pos + len);
+  }
+  if (r.pos !== end) throw new TxnCodecError(`${end - r.pos} trailing bytes`);
+  return txns;
 }

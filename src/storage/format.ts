@@ -52,12 +52,24 @@ const T_META = 0x05;
 
 export const MAX_ZXID = (1n << 64n) - 1n;
 
+/** Log keys are carved from shared slabs (one small view each), written through one DataView. */
+const KEY_SLAB_BYTES = 16 * 1024;
+let keySlab = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
+let keyView = new DataView(keySlab.buffer, keySlab.byteOffset, keySlab.byteLength);
+let keyUsed = 0;
+
 export function logKey(zxid: bigint): Buffer {
-  const b = Buffer.allocUnsafe(9);
-  b[0] = KEY_LOG;
+  if (keyUsed + 9 > KEY_SLAB_BYTES) {
+    keySlab = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
+    keyView = new DataView(keySlab.buffer, keySlab.byteOffset, keySlab.byteLength);
+    keyUsed = 0;
+  }
+  const at = keyUsed;
+  keyUsed += 16;
+  keySlab[at] = KEY_LOG;
   // DataView's setBigUint64 is several times faster than Buffer#writeBigUInt64BE (measured).
-  new DataView(b.buffer, b.byteOffset, 9).setBigUint64(1, zxid);
-  return b;
+  keyView.setBigUint64(at + 1, zxid);
+  return keySlab.subarray(at, at + 9);
 }
 
 export function snapKey(zxid: bigint, kind: number, index = 0): Buffer {

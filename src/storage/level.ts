@@ -689,11 +689,13 @@ export class LevelStorage implements Storage {
       for (const p of group) p.reject(e);
       return;
     }
-    const ops: BatchOp[] = [];
+    // Keys and values side by side (no op object per txn); an append that fails is rolled back.
+    const keys: Bytes[] = [];
+    const values: Bytes[] = [];
     const accepted: QueuedAppend[] = [];
     let last = this.lastAppended;
     for (const p of group) {
-      const mine: BatchOp[] = [];
+      const mark = keys.length;
       let prev = last;
       let error: StorageError | undefined;
       for (const t of p.txns) {
@@ -706,33 +708,37 @@ export class LevelStorage implements Storage {
           break;
         }
         try {
-          mine.push({ type: 'put', key: logKey(t.zxid), value: encodeLogRecord(t, prev) });
+          values.push(encodeLogRecord(t, prev));
         } catch (e) {
           error = new StorageError('BAD_ARGUMENT', `append: txn ${formatZxid(t.zxid)} cannot be encoded (${(e as Error).message})`);
           break;
         }
+        keys.push(logKey(t.zxid));
         prev = t.zxid;
       }
       if (error) {
+        keys.length = mark;
+        values.length = mark;
         p.reject(error);
         continue;
       }
-      for (const op of mine) ops.push(op);
       last = prev;
       accepted.push(p);
     }
     if (accepted.length === 0) return;
     try {
-      await this.write(ops, this.forceSync);
+      const b = this.db.batch();
+      for (let i = 0; i < keys.length; i++) b.put(keys[i]!, values[i]!);
+      await b.write({ sync: this.forceSync });
     } catch (e) {
       // A failed write leaves the log in a state we cannot reason about (ZOOKEEPER-4882): no more writes.
-      this.failure = new StorageError('IO', `writing ${ops.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });
+      this.failure = new StorageError('IO', `writing ${keys.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });
       for (const p of accepted) p.reject(this.failure);
       return;
     }
     this.lastAppended = last;
     this.counters.batches++;
-    this.counters.txns += ops.length;
+    this.counters.txns += keys.length;
     for (const p of accepted) p.resolve();
   }
 

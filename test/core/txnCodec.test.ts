@@ -92,6 +92,16 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
     assert.deepStrictEqual(back, list);
   });
 
+  it('encoded txns stay intact while later ones are encoded (small ones share slabs, large ones get their own)', () => {
+    const made: [Txn, Buffer][] = [];
+    for (let i = 0; i < 3000; i++) {
+      const size = i % 500 === 7 ? 70_000 + i : i % 300;
+      const t = txn({ type: 'setData', path: `/n${i}`, data: new Uint8Array(size).fill(i & 0xff), version: i });
+      made.push([t, encodeTxn(t, i % 3 === 0 ? 21 : 0)]);
+    }
+    made.forEach(([t, b], i) => assert.deepStrictEqual(decodeTxn(b, i % 3 === 0 ? 21 : 0), t, `txn ${i}`));
+  });
+
   it('refuses what is not a txn with TxnCodecError', () => {
     for (const bad of [null, {}, { op: null }, txn({ type: 'bogus' } as never), txn(ops[0]!, { zxid: -1n }), txn(ops[0]!, { zxid: 2n ** 64n }),
       txn({ type: 'create', path: 5 } as never), txn({ type: 'setData', path: '/a', data: 'text', version: 1 } as never),
