@@ -521,7 +521,10 @@ export class Member extends EventEmitter<MemberEvents> {
       if (this.holdApply > 0) this.heldCommits.push(txn);
       else this.applyTxn(txn);
     }
-    if (rd.requests.length > 0) for (const r of rd.requests) this.proposeLocal(r);
+    if (rd.requests.length > 0) {
+      const now = this.clock.now();
+      for (const r of rd.requests) this.proposeLocal(r, now);
+    }
     if (rd.touches.length > 0) {
       const now = this.clock.now();
       for (const [sid] of rd.touches) this.tracker.touch(sid, now);
@@ -710,8 +713,8 @@ export class Member extends EventEmitter<MemberEvents> {
 
   // ------------------------------------------------------------------ write path
 
-  /** Leader: prep → propose. */
-  private proposeLocal(req: Request): void {
+  /** Leader: prep → propose. `now` is the leader's clock (the caller may have read it already). */
+  private proposeLocal(req: Request, now = this.clock.now()): void {
     if (!this.zab.isLeader) {
       this.failPending(req.sessionId, req.cxid, new KeeperError('CONNECTIONLOSS'));
       return;
@@ -720,17 +723,16 @@ export class Member extends EventEmitter<MemberEvents> {
     // dropped if it was applied already or prepared in this leadership: the original's commit answers it.
     if (this.prep.isDuplicate(req)) return;
     const zxid = this.zab.allocateZxid();
-    const now = this.clock.now();
     const op = this.prep.prepare(req, zxid, now);
     if (op.type === 'closeSession') this.tracker.setClosing(req.sessionId);
     this.zab.propose({ zxid, sessionId: req.sessionId, cxid: req.cxid, time: now, op });
   }
 
   /** Sends a request on its way: prepared here when leading, forwarded otherwise. */
-  private submit(req: Request): void {
+  private submit(req: Request, now = this.clock.now()): void {
     if (this.zab.isLeader) {
-      this.tracker.touch(req.sessionId, this.clock.now());
-      this.proposeLocal(req);
+      this.tracker.touch(req.sessionId, now);
+      this.proposeLocal(req, now);
     } else if (!this.zab.forward(req)) {
       this.failPending(req.sessionId, req.cxid, new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not connected to a leader`));
     }
@@ -1110,7 +1112,7 @@ export class Member extends EventEmitter<MemberEvents> {
         });
       });
       this.stats.requests++;
-      this.submit({ sessionId: sid, cxid, op, auth: s.auth });
+      this.submit({ sessionId: sid, cxid, op, auth: s.auth }, t0);
       return promise;
     } catch (e) {
       return Promise.reject(e);

@@ -101,7 +101,9 @@ export async function takeSnapshot(tree: DataTree, storage: Storage, clock: Cloc
   async function* chunks(): AsyncGenerator<SnapshotNode[]> {
     for (;;) {
       const chunk: SnapshotNode[] = [];
-      for (let i = 0; i < 5000; i++) {
+      // Small chunks: the records (a stat copy each) are short-lived garbage, gone before the
+      // next minor GC of a busy member rather than copied by it.
+      for (let i = 0; i < 1000; i++) {
         const r = it.next();
         if (r.done) {
           header.sessions = sessionTable();

@@ -360,13 +360,20 @@ export class ChunkEncoder {
 
   private put(n: SnapshotNode): void {
     const s = n.stat;
-    const pathLen = Buffer.byteLength(n.path, 'utf8');
-    this.ensure(NODE_FIXED + pathLen + n.data.length);
+    const path = n.path;
+    this.ensure(NODE_FIXED + 3 * path.length + n.data.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
     const b = this.buf;
-    let o = this.off;
-    b.writeUInt32BE(pathLen, o);
-    o += 4;
-    o += b.write(n.path, o, 'utf8');
+    let o = this.off + 4;
+    // ASCII paths (nearly all) byte by byte: cheaper than two native calls per node.
+    let i = 0;
+    for (; i < path.length; i++) {
+      const c = path.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[o + i] = c;
+    }
+    const pathLen = i === path.length ? i : b.write(path, o, 'utf8');
+    b.writeUInt32BE(pathLen, o - 4);
+    o += pathLen;
     b.writeUInt32BE(n.data.length, o);
     o += 4;
     b.set(n.data, o);
