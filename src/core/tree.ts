@@ -49,7 +49,7 @@ export interface SessionReply {
  * How many results a remote session's entry keeps; a remote client keeps at most this many writes
  * outstanding, so the result of any write it may resend is still here.
  */
-export const SESSION_REPLIES = 16;
+export const SESSION_REPLIES = 256;
 
 /** The origin of sessions created in the member's own process (remote sessions carry an address). */
 export const LOCAL_ORIGIN = 'local';
