@@ -474,7 +474,8 @@ export class ZabPeer {
   /** Learners of the leader and their state (admin). */
   learnerReport(): { id: number; observer: boolean; phase: string; acked: bigint; lagTicks: number }[] {
     if (!this.lead) return [];
-    return [...this.lead.learners.values()].map((h) => ({
+    // By member id, whatever order they connected in (admin output, `conclave status`).
+    return [...this.lead.learners.values()].sort((a, b) => a.id - b.id).map((h) => ({
       id: h.id, observer: h.observer, phase: h.phase, acked: h.acked, lagTicks: this.tickCount - h.lastHeard,
     }));
   }

@@ -195,7 +195,7 @@ describe('ops/member: conclave member start/status/stop as real processes (SPEC 
     const rows = out.split('\n').slice(1, 4);
     assert.deepEqual(rows.map((r) => r.split(/ +/).slice(1, 4)), [1, 2, 3].map((id) => [String(id), id === leader ? 'leader' : 'follower', String(leader)]));
     const others = [1, 2, 3].filter((id) => id !== leader);
-    assert.match(rows[leader - 1]!, new RegExp(`${others[0]}:\\d+ ${others[1]}:\\d+$`), 'the leader shows its learners\' lag');
+    assert.match(rows[leader - 1]!, new RegExp(`${others[0]}:\\d+ ${others[1]}:\\d+$`), `the leader shows its learners' lag:\n${out}`);
     const follower = others[0]!;
     // Stop one follower: status says who is missing, exit code 1.
     assert.equal((await conclave(['member', 'stop', '--config', cfgs[follower - 1]!])).code, 0);
