@@ -76,7 +76,7 @@ type Row = Measurement & { system: string; op: string; role: string; cpuUsPerOp?
 
 function show(r: Row): Row {
   const extra = [r.cpuUsPerOp !== undefined ? `${r.cpuUsPerOp} µs CPU/op` : '', r.leaderTxnsPerFsync !== undefined ? `${r.leaderTxnsPerFsync} txns/fsync on the leader` : ''].filter(Boolean).join(', ');
-  progress(`  ${r.name} ×${r.concurrency}: ${r.opsPerSec.toLocaleString('en')} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.ops} ops${r.errors ? `, ${r.errors} errors` : ''}${extra ? `; ${extra}` : ''})`);
+  progress(`  ${r.name} ×${r.concurrency}: ${r.opsPerSec.toLocaleString('en')} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.ops} ops${r.errors ? `, ${r.errors} errors: ${Object.entries(r.errorCodes ?? {}).map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}${extra ? `; ${extra}` : ''})`);
   return r;
 }
 

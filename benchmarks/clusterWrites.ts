@@ -3,7 +3,7 @@
  * 3-process TCP ensemble with LevelDB (fsync on), create and setData with 256 callers on the
  * leader (and on a follower with --follower), several rounds, CPU µs per op for each process.
  *
- *   npx tsx benchmarks/clusterWrites.ts [--ops 20000] [--rounds 3] [--follower] [--concurrency 256] [--no-snapshots]
+ *   npx tsx benchmarks/clusterWrites.ts [--ops 20000] [--rounds 3] [--follower] [--concurrency 256] [--no-snapshots] [--prefill N]
  *
  * Member flags come from CONCLAVE_CLUSTER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p').
  * With CONCLAVE_CLUSTER_DIST=1 the members run the compiled package (build it first: npm run build),
@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     follower: { type: 'boolean', default: false },
     threads: { type: 'boolean', default: false },
     'no-snapshots': { type: 'boolean', default: false },
+    prefill: { type: 'string', default: '0' },
   },
 });
 const OPS = Number(args.ops);
@@ -93,6 +94,12 @@ async function main(): Promise<void> {
       return r;
     };
     await target.call('bench', { op: 'create', dir: '/warmup', concurrency: 64, ops: 5000, maxMs: 30_000 }, 60_000);
+    // A bigger tree first (bench:cluster's later workloads run on ~200k znodes): snapshots and GC scale with it.
+    const prefill = Number(args.prefill);
+    if (prefill > 0) {
+      await target.call('bench', { op: 'create', dir: '/prefill', concurrency: 256, ops: prefill, maxMs: 600_000 }, 900_000);
+      process.stdout.write(`prefilled ${prefill} znodes\n`);
+    }
     process.stdout.write(`${args.follower ? 'follower' : 'leader'} ×${CONC}, ${OPS} ops per measurement\n`);
     for (let round = 0; round < ROUNDS; round++) {
       const c = await run('create', `/r${round}`);

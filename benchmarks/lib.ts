@@ -17,6 +17,8 @@ export interface Measurement {
   p99Ms: number;
   maxMs: number;
   errors: number;
+  /** Failed ops by error code (KeeperError.code, else the error's name). */
+  errorCodes?: Record<string, number>;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -42,26 +44,35 @@ export async function measure(
   let done = 0;
   let sampled = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
+  const failed = (e: unknown): void => {
+    errors++;
+    const code = (e as { code?: unknown }).code;
+    const k = typeof code === 'string' ? code : e instanceof Error ? e.name : 'unknown';
+    errorCodes[k] = (errorCodes[k] ?? 0) + 1;
+  };
   const start = performance.now();
   const deadline = start + maxMs;
   const worker = async (w: number): Promise<void> => {
     for (;;) {
+      // The deadline is checked before an index is taken, so that the ops done are exactly
+      // 0..done-1 (a later measurement may address what this one created by index).
+      if ((next & 3) === 0 && performance.now() > deadline) return;
       const i = next++;
       if (i >= totalOps) return;
       if ((i & 3) === 0) {
         const t = performance.now();
-        if (t > deadline) return;
         try {
           await op(w, i);
-        } catch {
-          errors++;
+        } catch (e) {
+          failed(e);
         }
         lat[sampled++] = performance.now() - t;
       } else {
         try {
           await op(w, i);
-        } catch {
-          errors++;
+        } catch (e) {
+          failed(e);
         }
       }
       done++;
@@ -73,9 +84,10 @@ export async function measure(
   const m: Measurement = {
     name, concurrency, ops: done, seconds: Math.round(seconds * 1000) / 1000,
     opsPerSec: Math.round(done / seconds), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99),
-    maxMs: percentile(sorted, 100), errors,
+    maxMs: percentile(sorted, 100), errors, ...(errors > 0 ? { errorCodes } : {}),
   };
-  process.stderr.write(`  ${name} ×${concurrency}: ${m.opsPerSec.toLocaleString('en')} ops/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms (${done} ops${errors ? `, ${errors} errors` : ''})\n`);
+  const failures = Object.entries(errorCodes).map(([k, v]) => `${v} ${k}`).join(', ');
+  process.stderr.write(`  ${name} ×${concurrency}: ${m.opsPerSec.toLocaleString('en')} ops/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms (${done} ops${errors ? `, ${errors} errors: ${failures}` : ''})\n`);
   return m;
 }
 

@@ -202,14 +202,18 @@ async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; 
   let next = 0;
   let done = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
   const start = performance.now();
   const deadline = start + args.maxMs;
   let lastYield = performance.now();
   const yieldMs = args.yieldEveryMs ?? 4;
   const worker = async (): Promise<void> => {
     for (;;) {
+      // The deadline is checked before an index is taken: the ops done are exactly 0..done-1,
+      // which a later setData/getData measurement addresses by index.
+      if (performance.now() > deadline) return;
       const i = next++;
-      if (i >= args.ops || performance.now() > deadline) return;
+      if (i >= args.ops) return;
       // Local reads resolve without I/O: a loop of them would starve the member's own timers and
       // sockets (its followers would drop it after syncLimit ticks). Yield every few ms, as any
       // application sharing its event loop with a member must.
@@ -220,8 +224,11 @@ async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; 
       const t = performance.now();
       try {
         await run(i);
-      } catch {
+      } catch (e) {
         errors++;
+        const code = (e as { code?: unknown }).code;
+        const k = typeof code === 'string' ? code : e instanceof Error ? e.name : 'unknown';
+        errorCodes[k] = (errorCodes[k] ?? 0) + 1;
       }
       lat[done++] = performance.now() - t;
     }
@@ -232,6 +239,7 @@ async function bench(args: { op: 'create' | 'setData' | 'getData'; dir: string; 
   return {
     name: args.name ?? `${args.op} on member ${config.id}`, concurrency: args.concurrency, ops: done, seconds: Math.round(seconds * 1000) / 1000,
     opsPerSec: Math.round(done / seconds), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: percentile(sorted, 100), errors,
+    ...(errors > 0 ? { errorCodes } : {}),
   };
 }
 
