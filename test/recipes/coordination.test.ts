@@ -345,7 +345,15 @@ describe('recipes/typed sessions and exports', () => {
       await t.create('/typed', { n: 1, big: 2n ** 63n - 1n });
       assert.deepEqual((await t.getData('/typed')).value, { n: 1, big: 2n ** 63n - 1n });
       await Promise.all([0, 1, 2, 3].map(() => t.update('/typed', (v) => ({ ...v, n: v.n + 1 }))));
-      assert.equal((await t.getData('/typed')).value.n, 5);
+      const read = await t.getData('/typed');
+      assert.equal(read.value.n, 5);
+      assert.equal(read.data, read.value, 'data names the decoded value too, like Session.getData');
+      assert.equal(read.stat.version, 4);
+      assert.equal((await t.exists('/typed'))!.version, 4);
+      assert.deepEqual(await t.getChildren('/'), (await s.getChildren('/')));
+      await assert.rejects(t.delete('/typed', { version: 3 }), (e: Error & { code?: string }) => e.code === 'BADVERSION');
+      await t.delete('/typed', { version: 4 });
+      assert.equal(await t.exists('/typed'), null);
       const j = typed<string[]>(s, jsonCodec());
       await j.create('/typed-json', ['a']);
       assert.equal(new TextDecoder().decode((await s.getData('/typed-json')).data), '["a"]');

@@ -8,10 +8,15 @@ export interface TypedSession<T> {
   readonly session: Session;
   readonly codec: Codec<T>;
   create(path: string, value: T, options?: CreateOptions): Promise<string>;
-  getData(path: string, options?: { watch?: Watcher }): Promise<{ value: T; stat: Stat }>;
+  /** The decoded value, as `value` and (named like {@link Session.getData}'s field) `data`. */
+  getData(path: string, options?: { watch?: Watcher }): Promise<{ value: T; data: T; stat: Stat }>;
   setData(path: string, value: T, options?: { version?: number }): Promise<Stat>;
   /** Read-modify-write with CAS on the version; retried (up to `maxAttempts`, default 100) on BADVERSION. */
-  update(path: string, fn: (current: T) => T, options?: { maxAttempts?: number }): Promise<{ value: T; stat: Stat }>;
+  update(path: string, fn: (current: T) => T, options?: { maxAttempts?: number }): Promise<{ value: T; data: T; stat: Stat }>;
+  /** Pass-throughs to the session (no data to convert). */
+  exists(path: string, options?: { watch?: Watcher }): Promise<Stat | null>;
+  delete(path: string, options?: { version?: number }): Promise<void>;
+  getChildren(path: string, options?: { watch?: Watcher }): Promise<string[]>;
 }
 
 /**
@@ -30,16 +35,20 @@ export function typed<T>(session: Session, codec: Codec<T> = msgpackCodec<T>()):
     create: (path, value, options) => session.create(path, codec.encode(value), options),
     async getData(path, options) {
       const { data, stat } = await session.getData(path, options);
-      return { value: codec.decode(data), stat };
+      const value = codec.decode(data);
+      return { value, data: value, stat };
     },
     setData: (path, value, options) => session.setData(path, codec.encode(value), options),
+    exists: (path, options) => session.exists(path, options),
+    delete: (path, options) => session.delete(path, options),
+    getChildren: (path, options) => session.getChildren(path, options),
     async update(path, fn, options = {}) {
       const max = options.maxAttempts ?? 100;
       for (let attempt = 1; ; attempt++) {
         const { data, stat } = await session.getData(path);
         const value = fn(codec.decode(data));
         try {
-          return { value, stat: await session.setData(path, codec.encode(value), { version: stat.version }) };
+          return { value, data: value, stat: await session.setData(path, codec.encode(value), { version: stat.version }) };
         } catch (e) {
           if (!(e instanceof Error && (e as { code?: string }).code === 'BADVERSION') || attempt >= max) throw e;
         }
