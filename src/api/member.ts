@@ -262,6 +262,9 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     this.ensemble = ens;
     this.transport = config.transport ?? (ens.size > 1 ? autoTcpTransport(this.id, ens, config.secret, (c) => this.acceptClient(c)) : undefined);
+    // A transport the application built (tcpTransport({ listen, secret })) serves remote sessions
+    // too, unless it was given its own client handler.
+    config.transport?.serveClients?.((c) => this.acceptClient(c));
     if (typeof config.storage === 'string') this.storage = levelStorage(config.storage, { forceSync: config.forceSync ?? true, logger: this.log });
     else this.storage = config.storage ?? memoryStorage();
     this.tree = new DataTree();

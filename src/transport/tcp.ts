@@ -48,7 +48,11 @@ export interface TcpTransportOptions extends LinkOptions {
   handshakeTimeoutMs?: number;
   /** Unauthenticated connections in handshake at once; more are refused (default 64). */
   maxPendingHandshakes?: number;
-  /** Receives connections that identify as clients; without it they are refused. */
+  /**
+   * Receives connections that identify as clients. A member given this transport serves them as
+   * remote sessions by itself (see Transport.serveClients); set this only to handle them yourself.
+   * Without either, client connections are refused.
+   */
   onClient?: (conn: ClientConnection) => void;
   /** Largest frame accepted from a client (default 16 MiB, at most maxFrameBytes). */
   clientMaxFrameBytes?: number;
@@ -236,7 +240,7 @@ export class TcpTransport extends LinkTransport {
   private readonly maxClients: number;
   private readonly clientMaxFrameBytes: number;
   private readonly clientMaxQueueBytes: number;
-  private readonly onClient: ((conn: ClientConnection) => void) | undefined;
+  private onClient: ((conn: ClientConnection) => void) | undefined;
   private server: net.Server | undefined;
   private listening: Promise<string> | undefined;
   private bound: string | undefined;
@@ -264,6 +268,13 @@ export class TcpTransport extends LinkTransport {
     this.clientMaxFrameBytes = Math.min(this.maxFrameBytes, checkMaxFrameBytes(options.clientMaxFrameBytes ?? 16 * 1024 * 1024, 'clientMaxFrameBytes'));
     this.clientMaxQueueBytes = options.clientMaxQueueBytes ?? 64 * 1024 * 1024;
     this.onClient = options.onClient;
+  }
+
+  /** Client connections go to `handler` (a member's acceptClient), unless onClient was given. */
+  serveClients(handler: (conn: ClientConnection) => void): boolean {
+    if (this.onClient) return false;
+    this.onClient = handler;
+    return true;
   }
 
   /** The address this transport listens on ('host:port'), once listening. */

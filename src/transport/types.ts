@@ -1,3 +1,4 @@
+import type { ClientConnection } from './tcp.js';
 import type { EventEmitter } from 'eventemitter3';
 
 /** Any message members exchange; transports only need it to be msgpackr-encodable. */
@@ -42,4 +43,10 @@ export interface Transport extends EventEmitter<TransportEvents> {
   address?(): string | undefined;
   /** Optional: bytes accepted by send() for `peer` and not yet handed to the network. */
   queued?(peer: number): number;
+  /**
+   * Optional: hands connections from clients (remote sessions, `connect()`) to `handler`. A member
+   * calls it with itself when it is given the transport; a transport built with its own client
+   * handler keeps that one and returns false.
+   */
+  serveClients?(handler: (conn: ClientConnection) => void): boolean;
 }
