@@ -7,7 +7,7 @@ import { validateRequestOp, type Request, type RequestOp } from '../core/request
 import { copyStat, type Stat } from '../core/stat.js';
 import { copySessionEntry, DataTree, LOCAL_ORIGIN, SESSION_REPLIES, type ApplyResult, type SessionEntry } from '../core/tree.js';
 import { NodeKind, type Txn } from '../core/txn.js';
-import { WatchManager, type Notification, type WatchEventType } from '../core/watches.js';
+import { WatchManager, type Notification, type WatchEventType, type WatchKind } from '../core/watches.js';
 import { formatZxid } from '../core/zxid.js';
 import { levelStorage } from '../storage/level.js';
 import { memoryStorage } from '../storage/memory.js';
@@ -1422,7 +1422,7 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /** @internal */
-  removeWatchFor(sid: bigint, kind: 'persistent' | 'recursive', path: string): void {
+  removeWatchFor(sid: bigint, kind: WatchKind, path: string): void {
     validatePath(path);
     this.sessionFor(sid);
     this.watches.remove(kind, path, sid);

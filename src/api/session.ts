@@ -6,7 +6,7 @@ import { childPath, parentOf, validatePath } from '../core/path.js';
 import type { RequestOp } from '../core/request.js';
 import type { Stat } from '../core/stat.js';
 import type { ApplyResult } from '../core/tree.js';
-import type { WatchEvent, WatchEventType } from '../core/watches.js';
+import type { WatchEvent, WatchEventType, WatchKind } from '../core/watches.js';
 import type { CreateOptions, Data, Op, RetryPolicy, SessionState, Watcher } from './types.js';
 import { toBytes } from './util.js';
 
@@ -40,7 +40,7 @@ export interface SessionBackend {
   sync(sid: bigint, path: string): Promise<void>;
   addAuth(sid: bigint, scheme: string, credentials: string): MaybePromise<void>;
   addWatch(sid: bigint, path: string, recursive: boolean): MaybePromise<void>;
-  removeWatch(sid: bigint, kind: 'persistent' | 'recursive', path: string): MaybePromise<void>;
+  removeWatch(sid: bigint, kind: WatchKind, path: string): MaybePromise<void>;
   close(sid: bigint): Promise<void>;
 }
 
@@ -885,6 +885,57 @@ export class Session extends EventEmitter<SessionEvents> {
         if (this.alive) await this.backend.removeWatch(this.id, recursive ? 'recursive' : 'persistent', path);
       }
     };
+  }
+
+  /**
+   * Removes this session's watches on `path` (ZooKeeper's removeWatches / removeAllWatches):
+   * `type` 'data' (set by getData and exists), 'child' (getChildren), 'persistent' (addWatch, also
+   * recursive) or 'any' (default); with `watcher`, only that callback, else every one of the type.
+   * The member forgets a registration once no callback of its kind is left. With `local: true`
+   * only this side forgets them (works while disconnected; the member's registration stays until
+   * it fires or the session ends). Removed callbacks are not called. Fails with NOWATCHER (and
+   * changes nothing) when no such watch exists. Like ZooKeeper's, `exists` on a missing node and
+   * `getData` share the member's 'data' registration.
+   */
+  async removeWatches(path: string, options: { type?: 'data' | 'child' | 'persistent' | 'any'; watcher?: Watcher; local?: boolean } = {}): Promise<void> {
+    this.checkAlive();
+    validatePath(path);
+    const type = options.type ?? 'any';
+    if (!['data', 'child', 'persistent', 'any'].includes(type)) throw new KeeperError('BADARGUMENTS', path, "type must be 'data', 'child', 'persistent' or 'any'");
+    const w = options.watcher;
+    if (w !== undefined && typeof w !== 'function') throw new KeeperError('BADARGUMENTS', path, 'watcher must be a function');
+    const tables: [Map<string, Set<Watcher>>, WatchKind][] = [];
+    if (type === 'data' || type === 'any') tables.push([this.dataWatchers, 'data'], [this.existWatchers, 'data']);
+    if (type === 'child' || type === 'any') tables.push([this.childWatchers, 'child']);
+    if (type === 'persistent' || type === 'any') tables.push([this.persistentWatchers, 'persistent'], [this.recursiveWatchers, 'recursive']);
+    const hit = tables.filter(([t]) => (w === undefined ? t.has(path) : t.get(path)?.has(w) === true));
+    if (hit.length === 0) throw new KeeperError('NOWATCHER', path, `no ${type === 'any' ? '' : `${type} `}watch${w ? ' with this callback' : ''} on ${path} in this session`);
+    // Whether a table still holds callbacks on `path` once this removal is done.
+    const left = (t: Map<string, Set<Watcher>>): boolean => {
+      const s = t.get(path);
+      if (s === undefined) return false;
+      if (!hit.some(([x]) => x === t)) return true;
+      return w !== undefined && s.size > 1;
+    };
+    const tablesOf: Record<WatchKind, Map<string, Set<Watcher>>[]> = {
+      data: [this.dataWatchers, this.existWatchers], child: [this.childWatchers],
+      persistent: [this.persistentWatchers], recursive: [this.recursiveWatchers],
+    };
+    // The member forgets a kind of registration once no callback of that kind is left on the path.
+    const drop = new Set<WatchKind>();
+    for (const [, kind] of hit) if (!tablesOf[kind].some(left)) drop.add(kind);
+    // This side first (nothing may fire a removed callback from here on), then the member; if the
+    // member cannot be told (CONNECTIONLOSS), its registration fires once into nothing or ends with
+    // the session, and a reconnect does not re-register it.
+    for (const [t] of hit) {
+      const s = t.get(path)!;
+      if (w === undefined) t.delete(path);
+      else {
+        s.delete(w);
+        if (s.size === 0) t.delete(path);
+      }
+    }
+    if (!options.local && this.alive) for (const kind of drop) await this.backend.removeWatch(this.id, kind, path);
   }
 
   /** Events of a persistent watch as an async iterator; ends when the loop breaks or the session ends. */

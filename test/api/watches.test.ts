@@ -506,3 +506,98 @@ describe('api/watches: dropped when the session ends (SPEC §2, §3)', () => {
     assert.deepEqual(pers.list(), []);
   });
 });
+
+describe('api/watches: removeWatches (SPEC §2 beyond, ZooKeeper 3.5 removeWatches / removeAllWatches)', () => {
+  const ctx = singleMember();
+  const watchCount = async (): Promise<number> => Number((await ctx.member.admin('mntr')).zk_watch_count);
+
+  it('removes one-time data and child watches: the callbacks never fire and the member forgets them', async () => {
+    const s = await ctx.member.session();
+    await s.create('/rw', 'x');
+    const data = recorder();
+    const child = recorder();
+    await s.getData('/rw', { watch: data });
+    await s.getChildren('/rw', { watch: child });
+    assert.equal(await watchCount(), 2);
+    await s.removeWatches('/rw', { type: 'data' });
+    assert.equal(await watchCount(), 1, 'the member dropped the data registration');
+    await s.setData('/rw', 'y');
+    await s.create('/rw/c', '');
+    await s.sync('/rw');
+    await settle(10);
+    assert.deepEqual(data.list(), [], 'a removed data watch does not fire');
+    assert.deepEqual(child.list(), ['NodeChildrenChanged /rw'], 'the child watch was left alone');
+    await s.close();
+  });
+
+  it('with a watcher, only that callback goes; the registration stays while another callback of its kind is left', async () => {
+    const s = await ctx.member.session();
+    await s.create('/rw2', 'x');
+    const a = recorder();
+    const b = recorder();
+    await s.getData('/rw2', { watch: a });
+    await s.exists('/rw2', { watch: b });
+    await s.removeWatches('/rw2', { type: 'data', watcher: a });
+    assert.equal(await watchCount(), 1, 'b still needs the data registration');
+    await s.setData('/rw2', 'y');
+    await s.sync('/rw2');
+    await settle(10);
+    assert.deepEqual(a.list(), []);
+    assert.deepEqual(b.list(), ['NodeDataChanged /rw2']);
+    await s.close();
+  });
+
+  it('removes persistent and recursive watches with type persistent; any removes every kind', async () => {
+    const s = await ctx.member.session();
+    await s.create('/rw3', '');
+    const p = recorder();
+    const r = recorder();
+    const d = recorder();
+    await s.addWatch('/rw3', p);
+    await s.addWatch('/rw3', r, { recursive: true });
+    await s.getData('/rw3', { watch: d });
+    await s.removeWatches('/rw3', { type: 'persistent' });
+    assert.equal(await watchCount(), 1);
+    await s.removeWatches('/rw3');
+    assert.equal(await watchCount(), 0);
+    await s.setData('/rw3', 'v');
+    await s.create('/rw3/k', '');
+    await s.sync('/rw3');
+    await settle(10);
+    assert.deepEqual([...p.list(), ...r.list(), ...d.list()], []);
+    await s.close();
+  });
+
+  it('NOWATCHER when there is no such watch, BADARGUMENTS for a bad type or path; nothing changes', async () => {
+    const s = await ctx.member.session();
+    await s.create('/rw4', '');
+    const d = recorder();
+    await s.getData('/rw4', { watch: d });
+    await rejectsWith(s.removeWatches('/rw4', { type: 'child' }), 'NOWATCHER', '/rw4');
+    await rejectsWith(s.removeWatches('/rw4', { type: 'data', watcher: recorder() }), 'NOWATCHER', '/rw4');
+    await rejectsWith(s.removeWatches('/none'), 'NOWATCHER', '/none');
+    await rejectsWith(s.removeWatches('/rw4', { type: 'bogus' as 'data' }), 'BADARGUMENTS');
+    await rejectsWith(s.removeWatches('rw4'), 'BADARGUMENTS');
+    assert.equal(await watchCount(), 1);
+    await s.setData('/rw4', 'v');
+    await s.sync('/rw4');
+    await settle(10);
+    assert.deepEqual(d.list(), ['NodeDataChanged /rw4'], 'the watch that was asked about wrongly still fires');
+    await s.close();
+  });
+
+  it('local: true forgets the callbacks here only; the member keeps its registration until it fires', async () => {
+    const s = await ctx.member.session();
+    await s.create('/rw5', '');
+    const d = recorder();
+    await s.getData('/rw5', { watch: d });
+    await s.removeWatches('/rw5', { local: true });
+    assert.equal(await watchCount(), 1, 'still registered on the member');
+    await s.setData('/rw5', 'v');
+    await s.sync('/rw5');
+    await settle(10);
+    assert.deepEqual(d.list(), []);
+    assert.equal(await watchCount(), 0, 'fired (into nothing) and gone');
+    await s.close();
+  });
+});

@@ -147,6 +147,26 @@ describe('remote sessions: operations over TCP behave like local ones (SPEC §3,
     await s.delete('/pr');
   });
 
+  it('removeWatches works remotely: one-time data and child watches are forgotten by the member', async () => {
+    await s.create('/rmw', '');
+    const d = recorder();
+    const c = recorder();
+    await s.getData('/rmw', { watch: d });
+    await s.getChildren('/rmw', { watch: c });
+    const m = [...ens.members.values()].find((x) => x!.localSessionsReport().some((r) => r.id === s.id))!;
+    assert.deepEqual(m.watches.sessionWatches(s.id).map((w) => w.kind).sort(), ['child', 'data']);
+    await s.removeWatches('/rmw', { type: 'data' });
+    assert.deepEqual(m.watches.sessionWatches(s.id).map((w) => w.kind), ['child']);
+    await s.removeWatches('/rmw', { type: 'child', watcher: c });
+    assert.deepEqual(m.watches.sessionWatches(s.id), []);
+    await s.setData('/rmw', 'x');
+    await s.create('/rmw/k', '');
+    await s.sync();
+    assert.deepEqual([...d.list, ...c.list], []);
+    await rejectsWith(s.removeWatches('/rmw'), 'NOWATCHER', '/rmw');
+    await s.deleteAll('/rmw');
+  });
+
   it('ACLs and digest auth: auth at connect and addAuth later; getACL hides hashes without ADMIN', async () => {
     const alice = digest('alice', 'pw');
     await s.create('/secret', 'x', { acl: [{ perms: Perms.ALL, scheme: 'digest', id: alice }] });

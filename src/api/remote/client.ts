@@ -6,6 +6,7 @@ import type { Stat } from '../../core/stat.js';
 import type { ApplyResult } from '../../core/tree.js';
 import { connectTcpClient, parseHostPort, type TcpClientOptions } from '../../transport/tcp.js';
 import type { PeerMessage } from '../../transport/types.js';
+import type { WatchKind } from '../../core/watches.js';
 import { Session, type SessionBackend } from '../session.js';
 import type { SessionOptions } from '../types.js';
 import {
@@ -550,7 +551,7 @@ class RemoteClient implements SessionBackend {
     return this.call('addWatch', { path, recursive });
   }
 
-  removeWatch(_sid: bigint, kind: 'persistent' | 'recursive', path: string): Promise<void> {
+  removeWatch(_sid: bigint, kind: WatchKind, path: string): Promise<void> {
     return this.call('removeWatch', { kind, path });
   }
 

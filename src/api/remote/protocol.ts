@@ -3,7 +3,7 @@ import { ERROR_CODES, type ErrorCode, type OpResult } from '../../core/errors.js
 import type { MultiOpRequest, RequestOp } from '../../core/request.js';
 import type { Stat } from '../../core/stat.js';
 import type { ApplyResult } from '../../core/tree.js';
-import type { WatchEventType } from '../../core/watches.js';
+import type { WatchEventType, WatchKind } from '../../core/watches.js';
 import type { WatchSet } from '../session.js';
 
 /**
@@ -48,7 +48,7 @@ export type ClientRequest =
   | { t: 'req'; xid: number; op: 'getEphemerals'; prefix: string }
   | { t: 'req'; xid: number; op: 'addAuth'; scheme: string; credentials: string }
   | { t: 'req'; xid: number; op: 'addWatch'; path: string; recursive: boolean }
-  | { t: 'req'; xid: number; op: 'removeWatch'; kind: 'persistent' | 'recursive'; path: string }
+  | { t: 'req'; xid: number; op: 'removeWatch'; kind: WatchKind; path: string }
   | { t: 'req'; xid: number; op: 'close' };
 
 export interface ConnectMessage {
@@ -266,7 +266,7 @@ export function parseClientMessage(m: unknown): ClientMessage {
         case 'addWatch':
           return { t: 'req', xid, op: 'addWatch', path: str(m.path, 'path'), recursive: bool(m.recursive, 'recursive') };
         case 'removeWatch':
-          if (m.kind !== 'persistent' && m.kind !== 'recursive') throw new ProtocolError("kind must be 'persistent' or 'recursive'");
+          if (m.kind !== 'data' && m.kind !== 'child' && m.kind !== 'persistent' && m.kind !== 'recursive') throw new ProtocolError("kind must be 'data', 'child', 'persistent' or 'recursive'");
           return { t: 'req', xid, op: 'removeWatch', kind: m.kind, path: str(m.path, 'path') };
         case 'close':
           return { t: 'req', xid, op: 'close' };
