@@ -130,6 +130,15 @@ interface LocalSession {
   lostLocally: boolean;
   created: boolean;
   syncs: Map<number, Deferred<void>>;
+  /** canBeReadOnly: without a quorum the session reads the member's tree (READ_ONLY) instead of SUSPENDED. */
+  readOnly: boolean;
+  /**
+   * Opened read-only while the member had no quorum: not in the replicated session table yet.
+   * Its id is reserved; the member creates it for real (same id) once it serves again.
+   */
+  provisional: boolean;
+  /** A provisional session's createSession is in flight. */
+  upgrading?: boolean;
   /**
    * Retries of a local session's writes (its retry policy after CONNECTIONLOSS) reuse the request
    * id they were first submitted with — `retried` maps the session's write id to it — and
@@ -586,6 +595,7 @@ export class Member extends EventEmitter<MemberEvents> {
         s.sink?._setState('RECONNECTED');
       }
     }
+    for (const s of [...this.local.values()]) if (s.provisional) this.upgradeProvisional(s);
     this.touchLocalSessions(now);
     for (const w of this.servingWaiters) w.resolve();
     this.servingWaiters = [];
@@ -610,7 +620,7 @@ export class Member extends EventEmitter<MemberEvents> {
         s.suspendedAt = now;
         // Like a dropped connection: the member forgets the session's watches; they are re-sent on reconnect.
         this.watches.removeSession(s.id);
-        s.sink?._setState('SUSPENDED');
+        s.sink?._setState(s.readOnly ? 'READ_ONLY' : 'SUSPENDED');
       }
     }
   }
@@ -903,7 +913,8 @@ export class Member extends EventEmitter<MemberEvents> {
     const s = await this.newSession(options, origin, baseAuth);
     const session = new Session(s.id, s.timeoutMs, backend ?? this.localBackend, options.retry);
     s.sink = session;
-    if (s.suspendedAt !== undefined) session._setState('SUSPENDED');
+    if (s.provisional) session._setState('READ_ONLY');
+    else if (s.suspendedAt !== undefined) session._setState(s.readOnly ? 'READ_ONLY' : 'SUSPENDED');
     for (const a of options.auth ?? []) await session.addAuth(a.scheme, a.credentials);
     return session;
   }
@@ -917,15 +928,28 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     const timeoutMs = Math.round(Math.min(this.maxSessionTimeoutMs, Math.max(this.minSessionTimeoutMs, requested)));
     this.checkOriginLimit(origin);
-    await this.ready(options.connectTimeoutMs ?? timeoutMs);
+    const readOnly = options.canBeReadOnly === true && origin === LOCAL_ORIGIN;
+    const waitMs = options.connectTimeoutMs ?? timeoutMs;
+    if (readOnly && !this.zab.serving) {
+      // Wait as long as a follower waits for a silent leader (syncLimit ticks), then settle for a
+      // read-only session on this member's tree rather than no session at all.
+      try {
+        await this.ready(Math.min(waitMs, this.tickMs * (this.config.syncLimit ?? DEFAULTS.syncLimit)));
+      } catch (e) {
+        if (this._stopped) throw e;
+        this.checkOriginLimit(origin);
+        const s = this.localSession(this.sessionBase + ++this.sessionSeq, timeoutMs, origin, baseAuth, true);
+        s.provisional = true;
+        this.local.set(s.id, s);
+        this.log.info({ session: formatZxid(s.id) }, 'read-only session opened (no quorum); created in the ensemble once there is one');
+        return s;
+      }
+    }
+    await this.ready(waitMs);
     // Again: sessions from the same origin may have been opened while this one waited.
     this.checkOriginLimit(origin);
     const sid = this.sessionBase + ++this.sessionSeq;
-    const s: LocalSession = {
-      id: sid, timeoutMs, origin, auth: [{ scheme: 'ip', id: origin === LOCAL_ORIGIN ? '127.0.0.1' : origin }, ...baseAuth],
-      sink: undefined, pending: new Map(), cxid: 0, lastZxid: 0n, lastTouch: this.clock.now(), suspendedAt: undefined,
-      closing: false, lostLocally: false, created: false, syncs: new Map(),
-    };
+    const s = this.localSession(sid, timeoutMs, origin, baseAuth, readOnly);
     this.local.set(sid, s);
     const d = deferred<ApplyResult>();
     s.pending.set(0, d);
@@ -939,6 +963,50 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     s.created = true;
     return s;
+  }
+
+  private localSession(id: bigint, timeoutMs: number, origin: string, baseAuth: AuthId[], readOnly: boolean): LocalSession {
+    return {
+      id, timeoutMs, origin, auth: [{ scheme: 'ip', id: origin === LOCAL_ORIGIN ? '127.0.0.1' : origin }, ...baseAuth],
+      sink: undefined, pending: new Map(), cxid: 0, lastZxid: 0n, lastTouch: this.clock.now(), suspendedAt: undefined,
+      closing: false, lostLocally: false, created: false, syncs: new Map(), readOnly, provisional: false,
+    };
+  }
+
+  /**
+   * A read-only session opened without a quorum becomes a session of the ensemble (same id) once
+   * the member serves: CONNECTED, its watches registered relative to what it has seen. If the
+   * member loses its quorum again first, it stays read-only and is tried again next time.
+   */
+  private upgradeProvisional(s: LocalSession): void {
+    if (s.upgrading) return;
+    const done = (): void => {
+      s.provisional = false;
+      s.created = true;
+      s.lastTouch = -Infinity;
+      const set = s.sink?._watchSet();
+      if (set) this.setWatches(s, set);
+      s.sink?._setState('CONNECTED');
+    };
+    // An earlier attempt whose answer was lost with the quorum may have been committed after all.
+    if (this.tree.sessions.has(s.id)) return done();
+    s.upgrading = true;
+    const d = deferred<ApplyResult>();
+    s.pending.set(0, d);
+    this.submit({ sessionId: s.id, cxid: 0, op: { type: 'createSession', timeoutMs: s.timeoutMs, origin: s.origin }, auth: [] });
+    d.promise.then((r) => {
+      s.upgrading = false;
+      if (this.local.get(s.id) !== s) return;
+      if (!r.ok) {
+        this.failSession(s, 'SESSIONEXPIRED', 'LOST');
+        return;
+      }
+      // Committed means this member serves (a member that lost its quorum rejected the reply);
+      // the session is now the ensemble's.
+      done();
+    }, () => {
+      s.upgrading = false;
+    });
   }
 
   /** maxSessionsPerOrigin (ZooKeeper's maxClientCnxns): local sessions count as 'local', remote ones by client address. */
@@ -1035,9 +1103,14 @@ export class Member extends EventEmitter<MemberEvents> {
 
   // ------------------------------------------------------------------ local backend
 
-  private sessionFor(sid: bigint): LocalSession {
+  private sessionFor(sid: bigint, read = false): LocalSession {
     const s = this.local.get(sid);
     if (!s || s.lostLocally) throw new KeeperError('SESSIONEXPIRED');
+    if (s.provisional || (s.readOnly && (!this.zab.serving || s.suspendedAt !== undefined))) {
+      // READ_ONLY (canBeReadOnly): reads from this member's tree, which may be stale; no writes.
+      if (read) return s;
+      throw new KeeperError('NOTREADONLY', undefined, `member ${this.id} has no quorum (state ${this.state}): the session is read-only until it is CONNECTED / RECONNECTED again`);
+    }
     if (!this.zab.serving || s.suspendedAt !== undefined) {
       throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not serving (state ${this.state}); retry when RECONNECTED`);
     }
@@ -1125,7 +1198,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   readGetData(sid: bigint, path: string, watch: boolean): { data: Uint8Array; stat: Stat } {
     validatePath(path);
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     const n = this.tree.get(path);
     if (!n) throw new KeeperError('NONODE', path);
     checkACL(n.acl, Perms.READ, s.auth, path);
@@ -1141,7 +1214,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   readExists(sid: bigint, path: string, watch: boolean): Stat | null {
     validatePath(path);
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     const n = this.tree.get(path);
     if (watch) this.watches.add('data', path, sid);
     this.noteRead(s, 0);
@@ -1151,7 +1224,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   readGetChildren(sid: bigint, path: string, watch: boolean): { children: string[]; stat: Stat } {
     validatePath(path);
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     const n = this.tree.get(path);
     if (!n) throw new KeeperError('NONODE', path);
     checkACL(n.acl, Perms.READ, s.auth, path);
@@ -1163,7 +1236,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   readGetACL(sid: bigint, path: string): { acl: ACL[]; stat: Stat } {
     validatePath(path);
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     const n = this.tree.get(path);
     if (!n) throw new KeeperError('NONODE', path);
     checkACL(n.acl, Perms.READ | Perms.ADMIN, s.auth, path);
@@ -1201,7 +1274,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   readAllChildrenNumber(sid: bigint, path: string): number {
     validatePath(path);
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     const n = this.tree.get(path);
     if (!n) throw new KeeperError('NONODE', path);
     checkACL(n.acl, Perms.READ, s.auth, path);
@@ -1211,7 +1284,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** @internal */
   readEphemerals(sid: bigint, prefix: string): string[] {
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     this.noteRead(s, 0);
     const set = this.tree.ephemerals.get(sid);
     if (!set) return [];
@@ -1238,7 +1311,7 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** @internal */
   addAuthFor(sid: bigint, scheme: string, credentials: string): void {
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     if (typeof scheme !== 'string' || typeof credentials !== 'string') throw new KeeperError('BADARGUMENTS', undefined, 'scheme and credentials must be strings');
     if (scheme !== 'digest') {
       throw new KeeperError('AUTHFAILED', undefined, `unsupported auth scheme '${scheme}' (use 'digest' with 'user:password'; ip is implicit)`);
@@ -1255,7 +1328,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   addWatchFor(sid: bigint, path: string, recursive: boolean): void {
     validatePath(path);
-    this.sessionFor(sid);
+    this.sessionFor(sid, true);
     this.watches.add(recursive ? 'recursive' : 'persistent', path, sid);
   }
 
@@ -1263,8 +1336,8 @@ export class Member extends EventEmitter<MemberEvents> {
   async closeFor(sid: bigint): Promise<void> {
     const s = this.local.get(sid);
     if (!s) return;
-    if (s.lostLocally || !this.zab.serving) {
-      // Cannot reach the ensemble: the session will expire there; locally it is over.
+    if (s.lostLocally || !this.zab.serving || s.provisional) {
+      // Cannot reach the ensemble (or the session never reached it): it will expire there; locally it is over.
       s.lostLocally = true;
       this.failSession(s, 'SESSIONEXPIRED', 'CLOSED');
       return;
@@ -1331,7 +1404,7 @@ export class Member extends EventEmitter<MemberEvents> {
     const s: LocalSession = {
       id: sid, timeoutMs: e.timeoutMs, origin, auth: [{ scheme: 'ip', id: origin }],
       sink, pending: new Map(), cxid: 0, lastZxid, lastTouch: this.clock.now(), suspendedAt: undefined,
-      closing: false, lostLocally: false, created: true, syncs: new Map(),
+      closing: false, lostLocally: false, created: true, syncs: new Map(), readOnly: false, provisional: false,
     };
     this.local.set(sid, s);
     this.touchRemote(sid);

@@ -28,7 +28,15 @@ export interface SessionOptions {
   auth?: { scheme: string; credentials: string }[];
   /** Retried on CONNECTIONLOSS; default: none (fail fast, as ZooKeeper). */
   retry?: RetryPolicy;
-  /** Accept a read-only session when no quorum is reachable (beyond; not served yet: sessions wait for a quorum). */
+  /**
+   * Local sessions (`member.session()`): when the member has no quorum the session is
+   * `READ_ONLY` instead of `SUSPENDED` — reads answer from the member's tree (possibly stale),
+   * writes and sync fail with `NOTREADONLY` — and `RECONNECTED` once the quorum is back (`LOST`
+   * after its timeout, as a suspended one). Opened while there is no quorum, it is `READ_ONLY`
+   * after `syncLimit` ticks instead of waiting, and becomes a session of the ensemble (same id,
+   * `CONNECTED`, watches registered relative to what it read) once there is one. Remote sessions
+   * (`connect()`) ignore it: they wait for a serving member.
+   */
   canBeReadOnly?: boolean;
   /** How long `member.session()` / `connect()` waits for a serving member before failing (default: the session timeout). */
   connectTimeoutMs?: number;
