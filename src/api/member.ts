@@ -1497,7 +1497,7 @@ export class Member extends EventEmitter<MemberEvents> {
   /** @internal */
   removeWatchFor(sid: bigint, kind: WatchKind, path: string): void {
     validatePath(path);
-    this.sessionFor(sid);
+    this.sessionFor(sid, true);
     this.watches.remove(kind, path, sid);
   }
 

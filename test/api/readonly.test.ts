@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { startMember, type Member, type Session, type SessionState } from '../../src/index.js';
+import { Mutex } from '../../src/api/recipes/index.js';
 import { memoryNetwork, type MemoryNetwork } from '../../src/transport/memory.js';
 import { recorder, rejectsWith } from './helpers.js';
 
@@ -114,6 +115,25 @@ describe('api/read-only sessions (canBeReadOnly): reads without a quorum, NOTREA
     net.partition([follower.id], others);
     await until(() => follower.state === 'looking', 5000, 'the follower to lose its leader');
     await rejectsWith(follower.session({ sessionTimeoutMs: 10_000, connectTimeoutMs: 300 }), 'CONNECTIONLOSS');
+  });
+
+  it('a lock held on a read-only session is given up when the session turns READ_ONLY (a suspension), kept with loseOn LOST', async () => {
+    const s = await follower.session({ sessionTimeoutMs: 10_000, canBeReadOnly: true });
+    const strict = new Mutex(s, '/locks/a');
+    const lenient = new Mutex(s, '/locks/b');
+    lenient.loseOn = 'LOST';
+    assert.equal(await strict.acquire({ timeoutMs: 2000 }), true);
+    assert.equal(await lenient.acquire({ timeoutMs: 2000 }), true);
+    const lost: string[] = [];
+    strict.on('lost', (st: SessionState) => lost.push(`a ${st}`));
+    lenient.on('lost', (st: SessionState) => lost.push(`b ${st}`));
+    net.partition([follower.id], others);
+    await until(() => s.state === 'READ_ONLY', 5000, 'READ_ONLY');
+    await sleep(20);
+    assert.deepEqual(lost, ['a READ_ONLY']);
+    net.heal();
+    await until(() => s.state === 'RECONNECTED', 5000, 'RECONNECTED');
+    await s.close();
   });
 
   it('a read-only session whose member stays cut off past the session timeout is LOST, as a suspended one', async () => {

@@ -404,10 +404,10 @@ export class LeaderSelector extends EventEmitter<LeaderSelectorEvents> {
   private async lead(): Promise<void> {
     const ctl = new AbortController();
     const interrupt = (why: string): void => {
-      if (!ctl.signal.aborted) ctl.abort(new KeeperError(why === 'SUSPENDED' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `LeaderSelector: leadership interrupted (${why})`));
+      if (!ctl.signal.aborted) ctl.abort(new KeeperError(why === 'SUSPENDED' || why === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `LeaderSelector: leadership interrupted (${why})`));
     };
     const onState = (s: SessionState): void => {
-      if (isDead(s) || (s !== 'CONNECTED' && s !== 'RECONNECTED' && (this.interruptOn === 'SUSPENDED' || s !== 'SUSPENDED'))) interrupt(s);
+      if (isDead(s) || (s !== 'CONNECTED' && s !== 'RECONNECTED' && (this.interruptOn === 'SUSPENDED' || (s !== 'SUSPENDED' && s !== 'READ_ONLY')))) interrupt(s);
     };
     const onLost = (s: SessionState): void => interrupt(s);
     const onClose = (): void => interrupt('CLOSED');

@@ -96,7 +96,8 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
         if (s === 'RECONNECTED' && this.holding?.node === node) this.verify(node);
         return;
       }
-      if (this.loseOn === 'SUSPENDED' || s !== 'SUSPENDED') this.lose(s);
+      // READ_ONLY is a suspension too: the member lost its quorum, the session may expire.
+      if (this.loseOn === 'SUSPENDED' || (s !== 'SUSPENDED' && s !== 'READ_ONLY')) this.lose(s);
     };
     this.session.on('state', onState);
     this.owed = 0;
@@ -119,7 +120,7 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
     this.holding = undefined;
     this.owed = h.count;
     h.unlisten();
-    h.controller.abort(new KeeperError(state === 'SUSPENDED' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', h.node.path, `${this.internals.what}: lock lost (session ${state})`));
+    h.controller.abort(new KeeperError(state === 'SUSPENDED' || state === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', h.node.path, `${this.internals.what}: lock lost (session ${state})`));
     void deleteEventually(this.session, h.node.path);
     this.emit('lost', state);
   }

@@ -46,7 +46,7 @@ export class Lease extends EventEmitter<LockEvents> {
     if (!this.valid) return;
     this.lostState = state;
     this.unlisten();
-    this.controller.abort(new KeeperError(state === 'SUSPENDED' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `lease lost (session ${state})`));
+    this.controller.abort(new KeeperError(state === 'SUSPENDED' || state === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `lease lost (session ${state})`));
     void deleteEventually(this.session, this.path);
     this.emit('lost', state);
   }
