@@ -69,6 +69,10 @@ export interface ZooCfg {
   secret?: string;
   secretFile?: string;
   superDigest?: string;
+  /** enforce.auth.enabled: remote sessions must authenticate with one of `enforceAuthSchemes`. */
+  enforceAuthEnabled?: boolean;
+  /** enforce.auth.schemes (only `digest` exists for remote sessions). */
+  enforceAuthSchemes?: string[];
   admin: { enabled: boolean; host: string; port: number };
   quorumListenOnAllIPs: boolean;
   logLevel?: LogLevel;
@@ -325,6 +329,19 @@ export function parseZooCfg(text: string, options: { source?: string; baseDir?: 
         if (!/^[^:\s]+:[A-Za-z0-9+/]{27}=$/.test(value)) fail("is not 'user:BASE64(SHA1(user:password))'", `superDigest=super:${'x'.repeat(27)}= (from: node -e "console.log(require('conclave').digest('super','pw'))")`);
         cfg.superDigest = value;
         break;
+      case 'enforce.auth.enabled':
+      case 'enforceAuthEnabled':
+        cfg.enforceAuthEnabled = bool('true');
+        break;
+      case 'enforce.auth.schemes':
+      case 'enforceAuthSchemes': {
+        const schemes = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+        if (schemes.length === 0) fail('is empty', `${key}=digest`);
+        const unknown = schemes.filter((x) => x !== 'digest');
+        if (unknown.length > 0) fail(`names scheme(s) remote sessions cannot authenticate with (${unknown.join(', ')}; conclave has digest)`, `${key}=digest`);
+        cfg.enforceAuthSchemes = schemes;
+        break;
+      }
       case 'admin.serverPort': adminPort = int(0, 65535, '', '8080 (0 = any free port)'); break;
       case 'admin.serverAddress':
         if (value === '' || /\s/.test(value)) fail('is not a host name or address', `${key}=127.0.0.1`);
@@ -375,6 +392,13 @@ export function parseZooCfg(text: string, options: { source?: string; baseDir?: 
     const line = seen.get('myid');
     throw new ConfigError(`${where(source, line)}: myid=${cfg.myid} is not among the server lines (${cfg.servers.map((s) => `server.${s.id}`).join(', ')}); fix myid or add server.${cfg.myid}=host:2888:3888`, 'myid', line);
   }
+  if (cfg.enforceAuthEnabled && cfg.enforceAuthSchemes === undefined) {
+    const line = seen.get('enforce.auth.enabled') ?? seen.get('enforceAuthEnabled');
+    throw new ConfigError(`${where(source, line)}: enforce.auth.enabled=true needs the schemes to enforce; add enforce.auth.schemes=digest`, 'enforce.auth.schemes', line);
+  }
+  if (cfg.enforceAuthSchemes !== undefined && !cfg.enforceAuthEnabled) {
+    warnings.push(`${source}: enforce.auth.schemes has no effect without enforce.auth.enabled=true`);
+  }
   return {
     ...cfg,
     dataDir: cfg.dataDir,
@@ -410,6 +434,7 @@ export function toMemberConfig(cfg: ZooCfg, id: number): MemberConfig {
   if (cfg.maxClientCnxns !== undefined) out.maxSessionsPerOrigin = cfg.maxClientCnxns === 0 ? Number.MAX_SAFE_INTEGER : cfg.maxClientCnxns;
   if (cfg.whitelist !== undefined) out.adminCommands = cfg.whitelist === '*' ? '*' : [...cfg.whitelist];
   if (cfg.superDigest !== undefined) out.superDigest = cfg.superDigest;
+  if (cfg.enforceAuthEnabled && cfg.enforceAuthSchemes !== undefined) out.enforceAuthSchemes = [...cfg.enforceAuthSchemes];
   if (cfg.secret !== undefined) out.secret = cfg.secret;
   if (cfg.logLevel !== undefined) out.logLevel = cfg.logLevel;
   return out;

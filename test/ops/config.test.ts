@@ -100,6 +100,18 @@ describe('ops/config: zoo.cfg parsing (SPEC §7)', () => {
     });
   });
 
+  it('enforce.auth.enabled / enforce.auth.schemes: remote sessions must authenticate (digest); bad combinations are refused in one line', () => {
+    const on = parseZooCfg('dataDir=d\nenforce.auth.enabled=true\nenforce.auth.schemes=digest\n', { baseDir: '/srv' });
+    assert.deepEqual(toMemberConfig(on, 1).enforceAuthSchemes, ['digest']);
+    const camel = parseZooCfg('dataDir=d\nenforceAuthEnabled=yes\nenforceAuthSchemes=digest\n', { baseDir: '/srv' });
+    assert.deepEqual(toMemberConfig(camel, 1).enforceAuthSchemes, ['digest']);
+    const off = parseZooCfg('dataDir=d\nenforce.auth.schemes=digest\n', { baseDir: '/srv' });
+    assert.equal(toMemberConfig(off, 1).enforceAuthSchemes, undefined);
+    assert.match(off.warnings.join('\n'), /no effect without enforce\.auth\.enabled=true/);
+    assert.throws(() => parseZooCfg('dataDir=d\nenforce.auth.enabled=true\n'), (e: Error) => e instanceof ConfigError && /add enforce\.auth\.schemes=digest/.test(e.message));
+    assert.throws(() => parseZooCfg('dataDir=d\nenforce.auth.enabled=true\nenforce.auth.schemes=sasl\n'), (e: Error) => e instanceof ConfigError && /sasl.*conclave has digest/.test(e.message));
+  });
+
   it('accepts properties syntax: comments, blank lines, spaces around =, key: value, continuation lines', () => {
     const cfg = parseZooCfg('# c\n! also a comment\n\n  tickTime = 500  \ndataDir: ./data\nserver.1=127.0.0.1:\\\n  2888\n4lw.commands.whitelist=*\n', { baseDir: '/srv' });
     assert.equal(cfg.tickTime, 500);
