@@ -380,6 +380,16 @@ const COMMANDS: Record<string, CommandSpec> = {
       await sh.session().addWatch(a.args[0]!, sh.watcher().watch, { recursive: mode === 'PERSISTENT_RECURSIVE' });
     },
   },
+  removewatches: {
+    usage: 'removewatches path [-c|-d|-a] [-l]', help: "remove this session's watches on a path: -c child, -d data, -a any (default); -l only here",
+    flags: 'cdal', min: 1, max: 1,
+    async run(sh, a) {
+      const picked = ['c', 'd', 'a'].filter((f) => a.flags.has(f));
+      if (picked.length > 1) throw new UsageError('give one of -c, -d, -a');
+      const type = picked[0] === 'c' ? 'child' : picked[0] === 'd' ? 'data' : 'any';
+      await sh.session().removeWatches(a.args[0]!, { type, local: a.flags.has('l') });
+    },
+  },
   config: {
     usage: 'config', help: 'the ensemble configuration (/zookeeper/config)',
     min: 0, max: 0,

@@ -228,6 +228,24 @@ describe('ops/cli: the zkCli-like shell (SPEC §7)', function () {
       assert.deepEqual(await sh.run('addWatch -m ONCE /w'), ['! -m ONCE: use PERSISTENT or PERSISTENT_RECURSIVE']);
     });
 
+    it('removewatches path [-c|-d|-a] [-l]: removed watches print nothing; no watch says so', async () => {
+      await sh.run('create /rw a');
+      await sh.run('get -w /rw');
+      await sh.run('ls -w /rw');
+      assert.deepEqual(await sh.run('removewatches /rw -d'), []);
+      await sh.run('set /rw b');
+      await settle();
+      assert.deepEqual(sh.events, [], 'the data watch is gone');
+      assert.deepEqual(await sh.run('removewatches /rw -c -l'), []);
+      await sh.run('create /rw/k');
+      await settle();
+      assert.deepEqual(sh.events, [], 'the child watch is gone (here; the member forgets it when it fires)');
+      const none = await sh.run('removewatches /rw');
+      assert.equal(none.length, 1);
+      assert.match(none[0]!, /^! .*NOWATCHER|^! .*no watch/i);
+      assert.deepEqual(await sh.run('removewatches /rw -c -d'), ['! give one of -c, -d, -a']);
+    });
+
     it('prompt, history, redo, close, connect, quit, help, unknown commands', async () => {
       assert.equal(sh.shell.prompt(), '[zk: 127.0.0.1:2181(CONNECTED) 0] ');
       await sh.run('create /h 1');
