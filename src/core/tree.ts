@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ids, type ACL } from './acl.js';
 import { KeeperError, type ErrorCode, type OpResult } from './errors.js';
 import { basename, childPath, parentOf, ROOT, SYSTEM_PATH } from './path.js';
+import { isCarved, SlabAllocator } from './slab.js';
 import { copyStat, type Stat } from './stat.js';
 import { NodeKind, type CreateTxn, type DeleteTxn, type SetACLTxn, type SetDataTxn, type Txn, type TxnOp } from './txn.js';
 import type { Notification, WatchManager } from './watches.js';
@@ -427,8 +428,14 @@ export class DataTree {
     // left out — replaying the log after the snapshot's zxid creates them — so a node deleted and
     // created again meanwhile is never written twice.
     const start = this.lastZxid;
+    // Values that share a buffer (decode slabs, Node's Buffer pool) are copied into fresh, dense
+    // slabs as the snapshot passes: a long-lived value must not keep a slab of dead neighbours
+    // (a config node written between updates of a hot node pinned 8 KiB for its 100 bytes). The
+    // bytes are the same; readers copy them out, so nobody sees the swap.
+    const dense = new SlabAllocator();
     for (const [path, n] of this.nodes) {
       if (n.stat.czxid > start) continue;
+      if (isCarved(n.data)) n.data = dense.copy(n.data);
       yield {
         path, data: n.data, acl: n.acl as ACL[], stat: copyStat(n.stat), seq: n.seq, kind: n.kind, ttl: n.ttl,
       };

@@ -1,4 +1,5 @@
 import type { ACL } from './acl.js';
+import { SlabAllocator } from './slab.js';
 import type { ErrorCode } from './errors.js';
 import type { CheckTxn, CreateTxn, DeleteTxn, NodeKind, SetDataTxn, Txn, TxnOp } from './txn.js';
 
@@ -422,7 +423,7 @@ class Reader {
   bytes(): Uint8Array {
     const n = this.varint();
     this.need(n);
-    const out = pooledBytes(n);
+    const out = values.alloc(n);
     this.b.copy(out, 0, this.pos, this.pos + n);
     this.pos += n;
     return out;
@@ -460,25 +461,8 @@ class Reader {
   }
 }
 
-/**
- * Small values are carved out of shared 8 KiB slabs, as Node's Buffer pool does (a backing store
- * of its own per value costs several times more), but as plain Uint8Arrays: `.slice()` on them
- * copies, as callers of a Uint8Array expect. A slab lives as long as any value carved from it.
- */
-const SLAB_BYTES = 8192;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabUsed = 0;
-
-function pooledBytes(n: number): Uint8Array {
-  if (n > SLAB_BYTES >>> 2) return new Uint8Array(n);
-  if (slabUsed + n > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = new Uint8Array(slab, slabUsed, n);
-  slabUsed = (slabUsed + n + 7) & ~7;
-  return out;
-}
+/** Where decoded znode values are carved from (see core/slab.ts). */
+const values = new SlabAllocator();
 
 /** The last ACL decoded and its bytes (a module-level memo: ACL arrays in txns are never modified). */
 let lastAcl: { bytes: Buffer; acl: readonly ACL[] } | undefined;
