@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +19,10 @@ interface Run {
   stderr: string;
 }
 
-function conclave(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<Run> {
+function conclave(args: string[], options: { timeoutMs?: number; input?: string; uid?: number } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { timeout: options.timeoutMs ?? 30_000, env: { ...process.env, CONCLAVE_LOG_LEVEL: 'info', CONCLAVE_CLI_HISTORY: '' } }, (err, stdout, stderr) => {
+    const user = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
+    const child = execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { ...user, timeout: options.timeoutMs ?? 30_000, env: { ...process.env, CONCLAVE_LOG_LEVEL: 'info', CONCLAVE_CLI_HISTORY: '' } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -260,17 +261,37 @@ describe('ops/member: conclave member start/status/stop as real processes (SPEC 
       }
     });
 
-    it('a data directory the user may not write (when not running as root)', async function () {
-      if (process.getuid?.() === 0) this.skip(); // root writes anywhere; the not-a-directory case above covers root
+    it('a data directory the user may not write', async () => {
       const { dir, cfg } = cfgIn('readonly', ['dataDir=data']);
-      mkdirSync(join(dir, 'data'));
-      chmodSync(join(dir, 'data'), 0o500);
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      chmodSync(data, 0o500);
+      // Root writes anywhere. As root the member runs as 'nobody' (65534), owner of the read-only
+      // directory, when nobody can read the sources; otherwise the directory is made immutable
+      // (chattr +i: refused even to root, with EPERM).
+      const asRoot = process.getuid?.() === 0;
+      let as: { uid?: number } = {};
+      let immutable = false;
+      if (asRoot) {
+        const readable = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(MAIN)})`], { uid: 65534, gid: 65534 }).status === 0;
+        if (readable) {
+          chmodSync(root, 0o755);
+          chownSync(data, 65534, 65534);
+          as = { uid: 65534 };
+        } else {
+          const c = spawnSync('chattr', ['+i', data]);
+          assert.equal(c.status, 0, `running as root, and neither can 'nobody' read ${MAIN} nor can chattr +i make a directory read-only here: ${String(c.stderr)}`);
+          immutable = true;
+        }
+      }
       try {
-        const r = await conclave(['member', '--config', cfg]);
+        const r = await conclave(['member', '--config', cfg], as);
         assert.equal(r.code, 1);
-        assert.match(oneLine(r), /^dataDir .*data is not writable by this user \(EACCES\); fix its owner or permissions \(chown\/chmod\), or set dataDir to a writable directory$/);
+        assert.match(oneLine(r), new RegExp(`^dataDir .*data is not writable by this user \\(${immutable ? 'EPERM' : 'EACCES'}\\); fix its owner or permissions \\(chown/chmod\\), or set dataDir to a writable directory$`));
       } finally {
-        chmodSync(join(dir, 'data'), 0o700);
+        if (immutable) spawnSync('chattr', ['-i', data]);
+        chmodSync(data, 0o700);
+        if (asRoot) chmodSync(root, 0o700);
       }
     });
   });
