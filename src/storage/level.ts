@@ -746,6 +746,16 @@ export class LevelStorage implements Storage {
    * One atomic LevelDB write. A chained batch: abstract-level's array form costs several times
    * more per operation (measured), which matters when every group commit carries dozens of txns.
    */
+  /** Awaits `p` as a non-exclusive write in flight, which exclusive operations and close wait for. */
+  private async tracked<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    try {
+      return await p;
+    } finally {
+      this.inflight.delete(p);
+    }
+  }
+
   private write(ops: BatchOp[], sync: boolean): Promise<void> {
     const b = this.db.batch();
     for (const op of ops) {
@@ -798,13 +808,7 @@ export class LevelStorage implements Storage {
     const put = async (): Promise<boolean> => {
       if (!stillWanted()) return false;
       const value = enc.finish();
-      const p = this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value);
-      this.inflight.add(p);
-      try {
-        await p;
-      } finally {
-        this.inflight.delete(p);
-      }
+      await this.tracked(this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value));
       return true;
     };
     for await (const chunk of chunks) {
@@ -861,16 +865,10 @@ export class LevelStorage implements Storage {
       }
       const h: SnapshotHeader = { ...header, nodeCount: end.nodes };
       // Header and end marker go last, together, synced: without them the snapshot is unfinished.
-      const done = this.write([
+      await this.tracked(this.write([
         { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
         { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
-      ], true);
-      this.inflight.add(done);
-      try {
-        await done;
-      } finally {
-        this.inflight.delete(done);
-      }
+      ], true));
       this.catalog.set(zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks });
     } finally {
       this.writingSnapshots.delete(zxid);
@@ -938,13 +936,7 @@ export class LevelStorage implements Storage {
     const drop = all.filter((c) => (c.status === 'corrupt' || c.zxid < oldestKept) && !kept.includes(c) && c.status !== 'unfinished');
     const run = async (ops: BatchOp[]): Promise<boolean> => {
       if (gen !== this.generation || this.closing) return false;
-      const p = this.write(ops, false);
-      this.inflight.add(p);
-      try {
-        await p;
-      } finally {
-        this.inflight.delete(p);
-      }
+      await this.tracked(this.write(ops, false));
       return true;
     };
     let snapshots = 0;
@@ -973,13 +965,7 @@ export class LevelStorage implements Storage {
       await it.close();
     }
     if (txns === 0 || gen !== this.generation || this.closing) return { snapshots, txns: 0 };
-    const p = this.db.clear(range);
-    this.inflight.add(p);
-    try {
-      await p;
-    } finally {
-      this.inflight.delete(p);
-    }
+    await this.tracked(this.db.clear(range));
     return { snapshots, txns };
   }
 
