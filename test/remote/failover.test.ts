@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { connect, CreateMode, KeeperError, RetryNTimes, type Session, type SessionState, type WatchEvent } from '../../src/index.js';
+import { connect, CreateMode, KeeperError, RetryNTimes, type Session, type SessionState } from '../../src/index.js';
 import type { PeerMessage } from '../../src/transport/types.js';
-import { rejectsWith } from '../api/helpers.js';
+import { recorder, rejectsWith } from '../api/helpers.js';
 import {
   faultyClients, gatedTransport, servingMember, sleep, tcpEnsemble, waitFor, type FaultVerdict, type GatedTransport, type MemberSideFaults, type TcpEnsemble,
 } from './helpers.js';
@@ -10,15 +10,6 @@ function states(s: Session): SessionState[] {
   const out: SessionState[] = [];
   s.on('state', (st) => out.push(st));
   return out;
-}
-
-function events(): ((ev: WatchEvent) => void) & { list: string[] } {
-  const list: string[] = [];
-  const f = ((ev: WatchEvent) => {
-    list.push(`${ev.type} ${ev.path}`);
-  }) as ((ev: WatchEvent) => void) & { list: string[] };
-  f.list = list;
-  return f;
 }
 
 /** A write answer (member → client) for a create under `prefix`. */
@@ -59,8 +50,8 @@ describe('remote sessions: failover to another member within the session timeout
     await s.create('/cfg', 'v0');
     await s.create('/dir', '');
     await s.create('/me', '', { mode: CreateMode.EPHEMERAL });
-    const data = events();
-    const child = events();
+    const data = recorder();
+    const child = recorder();
     await s.getData('/cfg', { watch: data });
     await s.getChildren('/dir', { watch: child });
 
@@ -79,12 +70,12 @@ describe('remote sessions: failover to another member within the session timeout
     await waitFor(() => s.state === 'RECONNECTED', 5000, 'RECONNECTED');
     assert.deepEqual(seen, ['SUSPENDED', 'RECONNECTED']);
     await s.sync();
-    assert.deepEqual(data.list, ['NodeDataChanged /cfg'], 'the change made during the gap fires on re-registration');
+    assert.deepEqual(data.list(), ['NodeDataChanged /cfg'], 'the change made during the gap fires on re-registration');
     assert.equal(new TextDecoder().decode((await s.getData('/cfg')).data), 'v1');
     // The child watch did not fire in the gap: it is registered on the new member and fires now.
     await writer.create('/dir/x');
     await s.sync();
-    assert.deepEqual(child.list, ['NodeChildrenChanged /dir']);
+    assert.deepEqual(child.list(), ['NodeChildrenChanged /dir']);
     await writer.sync();
     assert.equal((await writer.exists('/me'))!.ephemeralOwner, s.id, 'the ephemeral survived the failover');
     assert.notEqual(servingMember(ens, s.id)?.id, leader.id);

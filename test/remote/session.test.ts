@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import {
-  connect, CreateMode, digest, Ids, KeeperError, op, Perms, type Session, type WatchEvent,
+  connect, CreateMode, digest, Ids, KeeperError, op, Perms, type Session,
 } from '../../src/index.js';
-import { rejectsWith } from '../api/helpers.js';
+import { recorder, rejectsWith } from '../api/helpers.js';
 import { sleep, tcpEnsemble, waitFor, type TcpEnsemble } from './helpers.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-function recorder(): ((ev: WatchEvent) => void) & { list: string[] } {
-  const list: string[] = [];
-  const f = ((ev: WatchEvent) => {
-    list.push(`${ev.type} ${ev.path}`);
-  }) as ((ev: WatchEvent) => void) & { list: string[] };
-  f.list = list;
-  return f;
-}
 
 describe('remote sessions: operations over TCP behave like local ones (SPEC §3, §9)', function () {
   this.timeout(30_000);
@@ -106,13 +97,13 @@ describe('remote sessions: operations over TCP behave like local ones (SPEC §3,
     await other.create('/w/new');
     await s.sync();
     // The events arrived before the sync's answer, which follows the writes.
-    assert.deepEqual(data.list, ['NodeDataChanged /w']);
-    assert.deepEqual(exist.list, ['NodeCreated /w/new']);
-    assert.deepEqual(child.list, ['NodeChildrenChanged /w']);
+    assert.deepEqual(data.list(), ['NodeDataChanged /w']);
+    assert.deepEqual(exist.list(), ['NodeCreated /w/new']);
+    assert.deepEqual(child.list(), ['NodeChildrenChanged /w']);
     // One-time: a second change does not fire again.
     await other.setData('/w', 'v2');
     await s.sync();
-    assert.equal(data.list.length, 1);
+    assert.equal(data.list().length, 1);
     await other.close();
     await s.deleteAll('/w');
   });
@@ -134,7 +125,7 @@ describe('remote sessions: operations over TCP behave like local ones (SPEC §3,
     await s.setData('/pr/a', 'x');
     await s.delete('/pr/a');
     await s.sync();
-    assert.deepEqual(rec.list, ['NodeCreated /pr/a', 'NodeDataChanged /pr/a', 'NodeDeleted /pr/a']);
+    assert.deepEqual(rec.list(), ['NodeCreated /pr/a', 'NodeDataChanged /pr/a', 'NodeDeleted /pr/a']);
     await remove();
     const m = [...ens.members.values()].find((x) => x!.localSessionsReport().some((r) => r.id === s.id))!;
     assert.deepEqual(m.watches.sessionWatches(s.id), []);
@@ -162,7 +153,7 @@ describe('remote sessions: operations over TCP behave like local ones (SPEC §3,
     await s.setData('/rmw', 'x');
     await s.create('/rmw/k', '');
     await s.sync();
-    assert.deepEqual([...d.list, ...c.list], []);
+    assert.deepEqual([...d.list(), ...c.list()], []);
     await rejectsWith(s.removeWatches('/rmw'), 'NOWATCHER', '/rmw');
     await s.deleteAll('/rmw');
   });
