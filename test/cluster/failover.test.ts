@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import {
-  agreedLeader, freePorts, killAll, libp2pIdentities, missingAcks, settledDigests, spawnMember, waitFor,
-  type MemberProcess, type MemberProcessConfig,
+  agreedLeader, freePorts, libp2pIdentities, missingAcks, processSuite, settledDigests, spawnMember, waitFor, type MemberProcess, type MemberProcessConfig,
 } from './harness.js';
 
 /**
@@ -38,18 +35,11 @@ function acksAfter(m: MemberProcess, seq: number): number {
 for (const kind of ['tcp', 'libp2p'] as const) {
   describe(`3 member processes over ${kind}: kill -9 of the leader`, function () {
     this.timeout(90_000);
-    let root: string;
-    before(() => {
-      root = mkdtempSync(join(os.tmpdir(), `conclave-cluster-${kind}-`));
-    });
-    after(async () => {
-      await killAll();
-      rmSync(root, { recursive: true, force: true });
-    });
+    const suite = processSuite(`conclave-cluster-${kind}-`);
 
     it('writes from all members resume after the leader dies, no acknowledged write is lost, and the killed member catches up', async () => {
       const light = kind === 'libp2p';
-      const cfgs = await configs(kind, root, 'a');
+      const cfgs = await configs(kind, suite.root, 'a');
       const members: MemberProcess[] = await Promise.all(cfgs.map((c) => spawnMember(c)));
       const leader = await agreedLeader(members, 30_000);
       const survivors = members.filter((m) => m !== leader);

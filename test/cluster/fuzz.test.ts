@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { fuzzAddress } from '../transport/fuzz.js';
-import { agreedLeader, freePorts, killAll, missingAcks, settledDigests, spawnMember, waitFor, type MemberProcess } from './harness.js';
+import { agreedLeader, freePorts, missingAcks, processSuite, settledDigests, spawnMember, waitFor, type MemberProcess } from './harness.js';
 
 /**
  * Issue 5, hostile input at the ensemble level: ≥ 100,000 random and mutated frames thrown at a
@@ -14,14 +12,7 @@ import { agreedLeader, freePorts, killAll, missingAcks, settledDigests, spawnMem
  */
 describe('a 3-process ensemble under ≥ 100,000 hostile frames', function () {
   this.timeout(150_000);
-  let root: string;
-  before(() => {
-    root = mkdtempSync(join(os.tmpdir(), 'conclave-cluster-fuzz-'));
-  });
-  after(async () => {
-    await killAll();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const suite = processSuite('conclave-cluster-fuzz-');
 
   it('still serves, loses no acknowledged write, and its replicas agree', async () => {
     const ports = await freePorts(4);
@@ -33,7 +24,7 @@ describe('a 3-process ensemble under ≥ 100,000 hostile frames', function () {
       2: `127.0.0.1:${ports[1]}`, 3: `127.0.0.1:${ports[2]}`, 4: `127.0.0.1:${ports[3]}`,
     };
     const members: MemberProcess[] = await Promise.all([2, 3, 4].map((id) => spawnMember({
-      id, ensemble, transport: 'tcp', secret, dir: join(root, `m${id}`), tickMs: 50, sessionTimeoutMs: 6000, logLevel: 'error',
+      id, ensemble, transport: 'tcp', secret, dir: join(suite.root, `m${id}`), tickMs: 50, sessionTimeoutMs: 6000, logLevel: 'error',
     })));
     const leader = await agreedLeader(members, 30_000);
     const target = leader;

@@ -7,7 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemberProcessConfig } from './memberProcess.js';
 
@@ -44,6 +47,23 @@ let ackSeq = 0;
 /** Ends every member process this harness started and that is still running (SIGKILL by PID). */
 export async function killAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.kill9()));
+}
+
+/**
+ * Mocha hooks for a suite of member processes: a temporary directory (`root`), the processes
+ * killed by PID after each test (`killAfter: 'each'`) or once at the end, the directory removed.
+ */
+export function processSuite(prefix: string, options: { killAfter?: 'each' | 'all' } = {}): { readonly root: string } {
+  const ctx = { root: '' };
+  before(() => {
+    ctx.root = mkdtempSync(join(os.tmpdir(), prefix));
+  });
+  if (options.killAfter === 'each') afterEach(killAll);
+  after(async () => {
+    await killAll();
+    rmSync(ctx.root, { recursive: true, force: true });
+  });
+  return ctx;
 }
 
 process.once('exit', () => {

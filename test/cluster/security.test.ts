@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import {
-  agreedLeader, freePorts, killAll, libp2pIdentities, settledDigests, spawnMember, waitFor,
-  type MemberProcess, type MemberProcessConfig, type MemberStatus,
+  agreedLeader, freePorts, libp2pIdentities, processSuite, settledDigests, spawnMember, waitFor, type MemberProcess, type MemberProcessConfig, type MemberStatus,
 } from './harness.js';
 
 /**
@@ -65,31 +62,22 @@ async function intrudersChangeNothing(members: MemberProcess[], intruders: Membe
 
 describe('intruder processes cannot join, vote or change anything', function () {
   this.timeout(90_000);
-  let root: string;
-  before(() => {
-    root = mkdtempSync(join(os.tmpdir(), 'conclave-intruders-'));
-  });
-  afterEach(async () => {
-    await killAll();
-  });
-  after(() => {
-    rmSync(root, { recursive: true, force: true });
-  });
+  const suite = processSuite('conclave-intruders-', { killAfter: 'each' });
 
   it('TCP: a wrong secret (as a new member id, or impersonating member 1) and a right secret with an id the ensemble does not list', async () => {
     const ports = await freePorts(6);
     const ensemble = { 1: `127.0.0.1:${ports[0]}`, 2: `127.0.0.1:${ports[1]}`, 3: `127.0.0.1:${ports[2]}` };
     const secret = 'the-ensemble-secret-0123456789';
-    const members = await Promise.all([1, 2, 3].map((id) => spawnMember({ id, ensemble, transport: 'tcp', secret, dir: join(root, `tcp-m${id}`), ...common })));
+    const members = await Promise.all([1, 2, 3].map((id) => spawnMember({ id, ensemble, transport: 'tcp', secret, dir: join(suite.root, `tcp-m${id}`), ...common })));
     const before = await baseline(members);
 
     const intruderConfigs: MemberProcessConfig[] = [
       // Wrong secret, new id 4, lists the real members: it would be the 4th voter.
-      { id: 4, ensemble: { ...ensemble, 4: `127.0.0.1:${ports[3]}` }, transport: 'tcp', secret: 'a-wrong-secret-0123456789', dir: join(root, 'tcp-i4'), ...common },
+      { id: 4, ensemble: { ...ensemble, 4: `127.0.0.1:${ports[3]}` }, transport: 'tcp', secret: 'a-wrong-secret-0123456789', dir: join(suite.root, 'tcp-i4'), ...common },
       // Wrong secret, impersonating member 1 (lower id than everyone: it dials members 2 and 3).
-      { id: 1, ensemble: { ...ensemble, 1: `127.0.0.1:${ports[4]}` }, transport: 'tcp', secret: 'a-wrong-secret-0123456789', dir: join(root, 'tcp-i1'), ...common },
+      { id: 1, ensemble: { ...ensemble, 1: `127.0.0.1:${ports[4]}` }, transport: 'tcp', secret: 'a-wrong-secret-0123456789', dir: join(suite.root, 'tcp-i1'), ...common },
       // The right secret, but id 5 is not in the ensemble's configuration.
-      { id: 5, ensemble: { ...ensemble, 5: `127.0.0.1:${ports[5]}` }, transport: 'tcp', secret, dir: join(root, 'tcp-i5'), ...common },
+      { id: 5, ensemble: { ...ensemble, 5: `127.0.0.1:${ports[5]}` }, transport: 'tcp', secret, dir: join(suite.root, 'tcp-i5'), ...common },
     ];
     const intruders = await Promise.all(intruderConfigs.map((c) => spawnMember(c)));
     await intrudersChangeNothing(members, intruders, before);
@@ -104,13 +92,13 @@ describe('intruder processes cannot join, vote or change anything', function () 
     const addr = (i: number): string => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${keys[i]!.peerId}`;
     const ensemble = { 1: addr(0), 2: addr(1), 3: addr(2) };
     const members = await Promise.all([1, 2, 3].map((id, i) => spawnMember({
-      id, ensemble, transport: 'libp2p', peerKey: keys[i]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[i]}`, dir: join(root, `p2p-m${id}`), ...common,
+      id, ensemble, transport: 'libp2p', peerKey: keys[i]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[i]}`, dir: join(suite.root, `p2p-m${id}`), ...common,
     })));
     const before = await baseline(members);
 
     const intruders = await Promise.all([
-      spawnMember({ id: 4, ensemble: { ...ensemble, 4: addr(3) }, transport: 'libp2p', peerKey: keys[3]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[3]}`, dir: join(root, 'p2p-i4'), ...common }),
-      spawnMember({ id: 1, ensemble: { ...ensemble, 1: addr(4) }, transport: 'libp2p', peerKey: keys[4]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[4]}`, dir: join(root, 'p2p-i1'), ...common }),
+      spawnMember({ id: 4, ensemble: { ...ensemble, 4: addr(3) }, transport: 'libp2p', peerKey: keys[3]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[3]}`, dir: join(suite.root, 'p2p-i4'), ...common }),
+      spawnMember({ id: 1, ensemble: { ...ensemble, 1: addr(4) }, transport: 'libp2p', peerKey: keys[4]!.key, listen: `/ip4/127.0.0.1/tcp/${ports[4]}`, dir: join(suite.root, 'p2p-i1'), ...common }),
     ]);
     await waitFor(async () => (await Promise.all(members.map((m) => m.status()))).some((s) => s.warns > 0), 10_000, 'a member to refuse an intruder');
     await intrudersChangeNothing(members, intruders, before);

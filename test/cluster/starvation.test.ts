@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
-import { agreedLeader, freePorts, killAll, spawnMember, type MemberProcess } from './harness.js';
+import { agreedLeader, freePorts, processSuite, spawnMember, type MemberProcess } from './harness.js';
 
 /**
  * Found by the cluster benchmark: local reads resolve without I/O, so a loop of them on the
@@ -12,20 +10,13 @@ import { agreedLeader, freePorts, killAll, spawnMember, type MemberProcess } fro
  */
 describe('3 member processes: a non-yielding loop of local reads on the leader', function () {
   this.timeout(60_000);
-  let root: string;
-  before(() => {
-    root = mkdtempSync(join(os.tmpdir(), 'conclave-starve-'));
-  });
-  after(async () => {
-    await killAll();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const suite = processSuite('conclave-starve-');
 
   it('does not cost the leader its leadership', async () => {
     const ports = await freePorts(3);
     const ensemble = Object.fromEntries([1, 2, 3].map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
     const members: MemberProcess[] = await Promise.all([1, 2, 3].map((id) => spawnMember({
-      id, ensemble, transport: 'tcp', secret: 'starvation-test', dir: join(root, `m${id}`), tickMs: 50, sessionTimeoutMs: 4000, logLevel: 'error',
+      id, ensemble, transport: 'tcp', secret: 'starvation-test', dir: join(suite.root, `m${id}`), tickMs: 50, sessionTimeoutMs: 4000, logLevel: 'error',
     })));
     const leader = await agreedLeader(members, 30_000);
     const before = await leader.status();
