@@ -137,8 +137,6 @@ interface LocalSession {
    * Its id is reserved; the member creates it for real (same id) once it serves again.
    */
   provisional: boolean;
-  /** A provisional session's createSession is in flight. */
-  upgrading?: boolean;
   /**
    * Retries of a local session's writes (its retry policy after CONNECTIONLOSS) reuse the request
    * id they were first submitted with — `retried` maps the session's write id to it — and
@@ -577,6 +575,10 @@ export class Member extends EventEmitter<MemberEvents> {
       this.scanContainers();
     }
     for (const s of [...this.local.values()]) {
+      if (s.provisional) {
+        this.upgradeProvisional(s);
+        continue;
+      }
       if (!s.created) continue;
       if (!this.tree.sessions.has(s.id)) {
         this.failSession(s, 'SESSIONEXPIRED', 'LOST');
@@ -587,15 +589,8 @@ export class Member extends EventEmitter<MemberEvents> {
         this.submit({ sessionId: s.id, cxid: -1, op: { type: 'closeSession', reason: 'expire' }, auth: [] });
         continue;
       }
-      if (s.suspendedAt !== undefined) {
-        s.suspendedAt = undefined;
-        s.lastTouch = -Infinity;
-        const set = s.sink?._watchSet();
-        if (set) this.setWatches(s, set);
-        s.sink?._setState('RECONNECTED');
-      }
+      if (s.suspendedAt !== undefined) this.resume(s, 'RECONNECTED');
     }
-    for (const s of [...this.local.values()]) if (s.provisional) this.upgradeProvisional(s);
     this.touchLocalSessions(now);
     for (const w of this.servingWaiters) w.resolve();
     this.servingWaiters = [];
@@ -973,40 +968,46 @@ export class Member extends EventEmitter<MemberEvents> {
     };
   }
 
+  /** The member serves again for session `s`: re-registers its watches relative to what it saw, then `state`. */
+  private resume(s: LocalSession, state: 'CONNECTED' | 'RECONNECTED'): void {
+    s.suspendedAt = undefined;
+    s.lastTouch = -Infinity;
+    const set = s.sink?._watchSet();
+    if (set) this.setWatches(s, set);
+    s.sink?._setState(state);
+  }
+
   /**
    * A read-only session opened without a quorum becomes a session of the ensemble (same id) once
-   * the member serves: CONNECTED, its watches registered relative to what it has seen. If the
-   * member loses its quorum again first, it stays read-only and is tried again next time.
+   * the member serves: CONNECTED, its watches registered relative to what it has seen. The
+   * createSession's answer is handled where it is applied (synchronously, before anything else of
+   * that round, such as the member losing its quorum again). If it cannot be committed, the
+   * session stays read-only and is tried again the next time the member serves.
    */
   private upgradeProvisional(s: LocalSession): void {
-    if (s.upgrading) return;
-    const done = (): void => {
+    if (s.pending.has(0)) return; // its createSession is in flight
+    const created = (): void => {
       s.provisional = false;
       s.created = true;
-      s.lastTouch = -Infinity;
-      const set = s.sink?._watchSet();
-      if (set) this.setWatches(s, set);
-      s.sink?._setState('CONNECTED');
+      if (this.zab.serving) this.resume(s, 'CONNECTED');
+      else s.suspendedAt = this.clock.now(); // READ_ONLY still; RECONNECTED when the member serves
     };
     // An earlier attempt whose answer was lost with the quorum may have been committed after all.
-    if (this.tree.sessions.has(s.id)) return done();
-    s.upgrading = true;
-    const d = deferred<ApplyResult>();
-    s.pending.set(0, d);
-    this.submit({ sessionId: s.id, cxid: 0, op: { type: 'createSession', timeoutMs: s.timeoutMs, origin: s.origin }, auth: [] });
-    d.promise.then((r) => {
-      s.upgrading = false;
-      if (this.local.get(s.id) !== s) return;
-      if (!r.ok) {
-        this.failSession(s, 'SESSIONEXPIRED', 'LOST');
-        return;
-      }
-      // Committed means this member serves (a member that lost its quorum rejected the reply);
-      // the session is now the ensemble's.
-      done();
-    }, () => {
-      s.upgrading = false;
+    if (this.tree.sessions.has(s.id)) return created();
+    s.pending.set(0, {
+      resolve: (r) => {
+        if (!r.ok) return this.failSession(s, 'SESSIONEXPIRED', 'LOST');
+        created();
+        // Closed by the caller while this was in flight: end it in the ensemble too.
+        if (s.closing) this.submit({ sessionId: s.id, cxid: ++s.cxid, op: { type: 'closeSession', reason: 'close' }, auth: [] });
+      },
+      // The member stopped serving first: still read-only (or, if closed meanwhile, gone here; a
+      // createSession committed after all then expires after its timeout).
+      reject: () => {
+        if (s.closing) this.local.delete(s.id);
+      },
     });
+    this.submit({ sessionId: s.id, cxid: 0, op: { type: 'createSession', timeoutMs: s.timeoutMs, origin: s.origin }, auth: [] });
   }
 
   /** maxSessionsPerOrigin (ZooKeeper's maxClientCnxns): local sessions count as 'local', remote ones by client address. */
@@ -1106,12 +1107,13 @@ export class Member extends EventEmitter<MemberEvents> {
   private sessionFor(sid: bigint, read = false): LocalSession {
     const s = this.local.get(sid);
     if (!s || s.lostLocally) throw new KeeperError('SESSIONEXPIRED');
-    if (s.provisional || (s.readOnly && (!this.zab.serving || s.suspendedAt !== undefined))) {
-      // READ_ONLY (canBeReadOnly): reads from this member's tree, which may be stale; no writes.
-      if (read) return s;
-      throw new KeeperError('NOTREADONLY', undefined, `member ${this.id} has no quorum (state ${this.state}): the session is read-only until it is CONNECTED / RECONNECTED again`);
-    }
-    if (!this.zab.serving || s.suspendedAt !== undefined) {
+    if (s.provisional || !this.zab.serving || s.suspendedAt !== undefined) {
+      // READ_ONLY (canBeReadOnly; provisional sessions are read-only): reads from this member's
+      // tree, which may be stale; no writes.
+      if (s.readOnly) {
+        if (read) return s;
+        throw new KeeperError('NOTREADONLY', undefined, `member ${this.id} has no quorum (state ${this.state}): the session is read-only until it is CONNECTED / RECONNECTED again`);
+      }
       throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not serving (state ${this.state}); retry when RECONNECTED`);
     }
     return s;
@@ -1336,6 +1338,12 @@ export class Member extends EventEmitter<MemberEvents> {
   async closeFor(sid: bigint): Promise<void> {
     const s = this.local.get(sid);
     if (!s) return;
+    if (s.provisional && s.pending.has(0)) {
+      // Its createSession is in flight: closed for the caller now, ended in the ensemble once it is there.
+      s.closing = true;
+      s.sink?._setState('CLOSED', 'SESSIONEXPIRED');
+      return;
+    }
     if (s.lostLocally || !this.zab.serving || s.provisional) {
       // Cannot reach the ensemble (or the session never reached it): it will expire there; locally it is over.
       s.lostLocally = true;
