@@ -269,9 +269,11 @@ describe('remote sessions: enforceAuthSchemes requires remote sessions to authen
   });
 
   it('a connect without a digest identity is refused with AUTHFAILED; with one it works; local sessions are not affected', async () => {
+    const before = ens.member(1).lastZxid;
     const e = await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000 }), 'AUTHFAILED');
     assert.match(e.message, /requires remote sessions to authenticate/);
     await rejectsWith(connect(ens.all(), { sessionTimeoutMs: 2000, auth: [{ scheme: 'digest', credentials: 'bad' }] }), 'AUTHFAILED');
+    assert.equal(ens.member(1).lastZxid, before, 'refused before anything was replicated (no createSession / closeSession)');
     const s = await connect(ens.all(), { sessionTimeoutMs: 2000, auth: [{ scheme: 'digest', credentials: 'bob:pw' }] });
     await s.create('/bobs', '', { acl: [{ perms: Perms.ALL, scheme: 'auth', id: '' }] });
     assert.deepEqual((await s.getACL('/bobs')).acl, [{ perms: Perms.ALL, scheme: 'digest', id: digest('bob', 'pw') }]);

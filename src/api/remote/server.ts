@@ -298,6 +298,8 @@ class RemoteConnection implements SessionSink {
 
   private async create(m: ConnectMessage): Promise<void> {
     const member = this.member;
+    // Before anything is replicated: a refused client costs the ensemble no createSession/closeSession.
+    this.checkEnforcedAuth(m);
     const { id, timeoutMs } = await member.createRemoteSession(m.timeoutMs, this.origin, this);
     this.server.noteCreated();
     if (this.phase === 'closed') {
@@ -309,7 +311,6 @@ class RemoteConnection implements SessionSink {
     this.timeoutMs = timeoutMs;
     try {
       for (const a of m.auth) member.addAuthFor(id, a.scheme, a.credentials);
-      this.checkEnforcedAuth(m);
     } catch (e) {
       this.abandon(id);
       throw e instanceof KeeperError && e.code !== 'CONNECTIONLOSS' ? new KeeperError('AUTHFAILED', undefined, e.message) : e;
@@ -320,11 +321,15 @@ class RemoteConnection implements SessionSink {
     this.server.log.debug({ session: hex(id), client: this.link.remoteAddress, timeoutMs }, 'remote session created');
   }
 
-  /** enforceAuthSchemes: the connect must carry an identity of a required scheme (added by now, so valid). */
+  /**
+   * enforceAuthSchemes: the connect must carry a well-formed identity of a required scheme
+   * ('user:password' for digest, the only scheme a remote session can add). Checked before the
+   * session is created or attached, so a refused client costs the ensemble nothing.
+   */
   private checkEnforcedAuth(m: ConnectMessage): void {
     const required = this.member.config.enforceAuthSchemes;
     if (!required || required.length === 0) return;
-    if (!m.auth.some((a) => required.includes(a.scheme))) {
+    if (!m.auth.some((a) => required.includes(a.scheme) && a.credentials.indexOf(':') > 0)) {
       throw new KeeperError('AUTHFAILED', undefined, `this ensemble requires remote sessions to authenticate (${required.join(', ')}); pass auth to connect()`);
     }
   }
