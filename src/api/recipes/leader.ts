@@ -403,11 +403,11 @@ export class LeaderSelector extends EventEmitter<LeaderSelectorEvents> {
 
   private async lead(): Promise<void> {
     const ctl = new AbortController();
-    const interrupt = (why: string): void => {
-      if (!ctl.signal.aborted) ctl.abort(new KeeperError(why === 'SUSPENDED' || why === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `LeaderSelector: leadership interrupted (${why})`));
+    const interrupt = (why: SessionState): void => {
+      if (!ctl.signal.aborted) ctl.abort(new KeeperError(isDead(why) ? 'SESSIONEXPIRED' : 'CONNECTIONLOSS', this.path, `LeaderSelector: leadership interrupted (${why})`));
     };
     const onState = (s: SessionState): void => {
-      if (isDead(s) || (s !== 'CONNECTED' && s !== 'RECONNECTED' && (this.interruptOn === 'SUSPENDED' || (s !== 'SUSPENDED' && s !== 'READ_ONLY')))) interrupt(s);
+      if (isDead(s) || (this.interruptOn === 'SUSPENDED' && !isConnected(s))) interrupt(s);
     };
     const onLost = (s: SessionState): void => interrupt(s);
     const onClose = (): void => interrupt('CLOSED');

@@ -3,7 +3,7 @@ import { KeeperError } from '../../core/errors.js';
 import type { Session } from '../session.js';
 import type { Data, SessionState } from '../types.js';
 import { LockInternals, predecessorPredicate, type LockNode, type LockPredicate } from './lockInternals.js';
-import { checkPath, childPath, deleteEventually, isConnected, type WaitOptions } from './util.js';
+import { checkPath, childPath, deleteEventually, isConnected, isDead, type WaitOptions } from './util.js';
 
 /** Events of every lock recipe. */
 export interface LockEvents {
@@ -96,8 +96,8 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
         if (s === 'RECONNECTED' && this.holding?.node === node) this.verify(node);
         return;
       }
-      // READ_ONLY is a suspension too: the member lost its quorum, the session may expire.
-      if (this.loseOn === 'SUSPENDED' || (s !== 'SUSPENDED' && s !== 'READ_ONLY')) this.lose(s);
+      // Not connected but not dead (SUSPENDED, READ_ONLY) is a suspension: the session may expire.
+      if (this.loseOn === 'SUSPENDED' || isDead(s)) this.lose(s);
     };
     this.session.on('state', onState);
     this.owed = 0;
@@ -120,7 +120,7 @@ export class ReentrantNodeLock extends EventEmitter<LockEvents> implements Inter
     this.holding = undefined;
     this.owed = h.count;
     h.unlisten();
-    h.controller.abort(new KeeperError(state === 'SUSPENDED' || state === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', h.node.path, `${this.internals.what}: lock lost (session ${state})`));
+    h.controller.abort(new KeeperError(isDead(state) ? 'SESSIONEXPIRED' : 'CONNECTIONLOSS', h.node.path, `${this.internals.what}: lock lost (session ${state})`));
     void deleteEventually(this.session, h.node.path);
     this.emit('lost', state);
   }

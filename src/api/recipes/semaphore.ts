@@ -6,7 +6,7 @@ import type { Data, SessionState } from '../types.js';
 import { Mutex, type InterProcessLock, type LockEvents } from './mutex.js';
 import { createProtected } from './protected.js';
 import {
-  checkAborted, checkPath, childPath, cleanUp, Deadline, deleteEventually, isConnected, sortBySequence, TIMED_OUT, trigger,
+  checkAborted, checkPath, childPath, cleanUp, Deadline, deleteEventually, isConnected, isDead, sortBySequence, TIMED_OUT, trigger,
   waitFor, whenConnected, type WaitOptions,
 } from './util.js';
 
@@ -46,7 +46,7 @@ export class Lease extends EventEmitter<LockEvents> {
     if (!this.valid) return;
     this.lostState = state;
     this.unlisten();
-    this.controller.abort(new KeeperError(state === 'SUSPENDED' || state === 'READ_ONLY' ? 'CONNECTIONLOSS' : 'SESSIONEXPIRED', this.path, `lease lost (session ${state})`));
+    this.controller.abort(new KeeperError(isDead(state) ? 'SESSIONEXPIRED' : 'CONNECTIONLOSS', this.path, `lease lost (session ${state})`));
     void deleteEventually(this.session, this.path);
     this.emit('lost', state);
   }
