@@ -712,11 +712,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Withdraws a watcher registered for a read that failed (unless it was there before), and rethrows. */
   private unwatch(table: Map<string, Set<Watcher>>, path: string, w: Watcher, had: boolean, e: unknown): never {
-    if (!had) {
-      const set = table.get(path);
-      set?.delete(w);
-      if (set && set.size === 0) table.delete(path);
-    }
+    if (!had) removeWatcher(table, path, w);
     throw e;
   }
 
@@ -877,13 +873,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return async () => {
       if (removed) return;
       removed = true;
-      const s = table.get(path);
-      if (!s) return;
-      s.delete(listener);
-      if (s.size === 0) {
-        table.delete(path);
-        if (this.alive) await this.backend.removeWatch(this.id, recursive ? 'recursive' : 'persistent', path);
-      }
+      if (removeWatcher(table, path, listener) && this.alive) await this.backend.removeWatch(this.id, recursive ? 'recursive' : 'persistent', path);
     };
   }
 
@@ -910,31 +900,20 @@ export class Session extends EventEmitter<SessionEvents> {
     if (type === 'persistent' || type === 'any') tables.push([this.persistentWatchers, 'persistent'], [this.recursiveWatchers, 'recursive']);
     const hit = tables.filter(([t]) => (w === undefined ? t.has(path) : t.get(path)?.has(w) === true));
     if (hit.length === 0) throw new KeeperError('NOWATCHER', path, `no ${type === 'any' ? '' : `${type} `}watch${w ? ' with this callback' : ''} on ${path} in this session`);
-    // Whether a table still holds callbacks on `path` once this removal is done.
-    const left = (t: Map<string, Set<Watcher>>): boolean => {
-      const s = t.get(path);
-      if (s === undefined) return false;
-      if (!hit.some(([x]) => x === t)) return true;
-      return w !== undefined && s.size > 1;
-    };
+    // This side first (nothing may fire a removed callback from here on), then the member, for
+    // each kind of registration that has no callback left on the path; if the member cannot be
+    // told (CONNECTIONLOSS), its registration fires once into nothing or ends with the session,
+    // and a reconnect does not re-register it.
+    for (const [t] of hit) {
+      if (w === undefined) t.delete(path);
+      else removeWatcher(t, path, w);
+    }
     const tablesOf: Record<WatchKind, Map<string, Set<Watcher>>[]> = {
       data: [this.dataWatchers, this.existWatchers], child: [this.childWatchers],
       persistent: [this.persistentWatchers], recursive: [this.recursiveWatchers],
     };
-    // The member forgets a kind of registration once no callback of that kind is left on the path.
     const drop = new Set<WatchKind>();
-    for (const [, kind] of hit) if (!tablesOf[kind].some(left)) drop.add(kind);
-    // This side first (nothing may fire a removed callback from here on), then the member; if the
-    // member cannot be told (CONNECTIONLOSS), its registration fires once into nothing or ends with
-    // the session, and a reconnect does not re-register it.
-    for (const [t] of hit) {
-      const s = t.get(path)!;
-      if (w === undefined) t.delete(path);
-      else {
-        s.delete(w);
-        if (s.size === 0) t.delete(path);
-      }
-    }
+    for (const [, kind] of hit) if (!tablesOf[kind].some((t) => t.has(path))) drop.add(kind);
     if (!options.local && this.alive) for (const kind of drop) await this.backend.removeWatch(this.id, kind, path);
   }
 
@@ -1111,3 +1090,13 @@ export const op = {
 };
 
 export type { ErrorCode };
+
+/** Removes one callback; true when it was the path's last one in `table` (the path is dropped). */
+function removeWatcher(table: Map<string, Set<Watcher>>, path: string, w: Watcher): boolean {
+  const set = table.get(path);
+  if (!set) return false;
+  set.delete(w);
+  if (set.size > 0) return false;
+  table.delete(path);
+  return true;
+}
