@@ -94,7 +94,7 @@ export async function takeSnapshot(tree: DataTree, storage: Storage, clock: Cloc
   const header: SnapshotHeader = {
     zxid: tree.lastZxid,
     time: clock.now(),
-    sessions: sessionTable(),
+    sessions: [], // taken once the node stream ends (below); storages read it after the chunks
     nodeCount: tree.nodeCount,
   };
   const it = tree.records();
