@@ -87,6 +87,8 @@ function wVarint(v: number): void {
 }
 
 function wNum(v: number): void {
+  // First: `>>>` on a bigint would throw a TypeError, not the codec's error that callers expect.
+  if (typeof v !== 'number') throw new TxnCodecError(`not a number: ${typeof v}`);
   ensure(9);
   if (v >>> 0 === v && !Object.is(v, -0)) {
     if (v < NUM_U16) {
@@ -105,7 +107,6 @@ function wNum(v: number): void {
     view.setInt32(pos, v);
     pos += 4;
   } else {
-    if (typeof v !== 'number') throw new TxnCodecError(`not a number: ${typeof v}`);
     buf[pos++] = NUM_F64;
     view.setFloat64(pos, v);
     pos += 8;

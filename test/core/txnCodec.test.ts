@@ -105,7 +105,8 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
   it('refuses what is not a txn with TxnCodecError', () => {
     for (const bad of [null, {}, { op: null }, txn({ type: 'bogus' } as never), txn(ops[0]!, { zxid: -1n }), txn(ops[0]!, { zxid: 2n ** 64n }),
       txn({ type: 'create', path: 5 } as never), txn({ type: 'setData', path: '/a', data: 'text', version: 1 } as never),
-      txn({ type: 'multi', ops: [{ type: 'setACL', path: '/a', acl: [], aversion: 1 }] } as never)]) {
+      txn({ type: 'multi', ops: [{ type: 'setACL', path: '/a', acl: [], aversion: 1 }] } as never),
+      txn({ type: 'setData', path: '/a', data: new Uint8Array(0), version: 1n } as never), txn(ops[0]!, { cxid: 7n } as never)]) {
       assert.throws(() => encodeTxn(bad as Txn), TxnCodecError);
     }
   });
