@@ -25,8 +25,8 @@ import type { SnapshotHeader } from './types.js';
  * on recovery) breaks that chain and is detected, where checksums alone would not see it.
  *
  * Versions: 1 wrote log records as msgpack maps (type 0x01); 2 writes them in the binary txn form
- * of core/txnCodec.ts (type 0x06), the bytes a PROPOSAL carries, so that a txn is encoded once
- * for the log and the wire. Both are read. A version 1 directory is marked version 2 when opened
+ * of core/txnCodec.ts (type 0x06), the form a PROPOSAL carries (a follower logs the bytes it
+ * received; the leader encodes a txn for its log and again for the PROPOSAL list). Both are read. A version 1 directory is marked version 2 when opened
  * for writing (before any record of the new type is written), so that an older conclave refuses
  * it with a clear message instead of meeting records it cannot read.
  */

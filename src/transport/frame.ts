@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, encodeMessageAfter } from '../core/codec.js';
+import { decodeMessage, encodeMessageAfter } from '../core/codec.js';
 import type { PeerMessage } from './types.js';
 
 /**
@@ -30,20 +30,6 @@ export function checkMaxFrameBytes(n: number, what = 'maxFrameBytes'): number {
     throw new RangeError(`${what} must be an integer between 64 and ${ABSOLUTE_MAX_FRAME_BYTES} (got ${String(n)})`);
   }
   return n;
-}
-
-/** Encodes `value` as msgpack; throws FrameError('encode' | 'oversize'). */
-export function encodePayload(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
-  let payload: Uint8Array;
-  try {
-    payload = encodeMessage(value);
-  } catch (e) {
-    throw new FrameError(`message cannot be encoded: ${(e as Error).message}`, 'encode');
-  }
-  if (payload.length > maxFrameBytes) {
-    throw new FrameError(`message of ${payload.length} bytes exceeds the maximum frame size of ${maxFrameBytes} bytes`, 'oversize');
-  }
-  return payload;
 }
 
 /** One frame (header + payload) for `value`; throws FrameError('encode' | 'oversize'). */
