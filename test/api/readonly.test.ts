@@ -111,6 +111,21 @@ describe('api/read-only sessions (canBeReadOnly): reads without a quorum, NOTREA
     for (const m of members) assert.equal(m.tree.sessions.has(id), false);
   });
 
+  it('a read-only session closed while its createSession is in flight is ended in the ensemble too (no orphan until its timeout)', async () => {
+    net.partition([follower.id], others);
+    await until(() => follower.state === 'looking', 5000, 'the follower to lose its leader');
+    const ro = await follower.session({ sessionTimeoutMs: 10_000, canBeReadOnly: true });
+    const id = ro.id;
+    net.heal();
+    net.delay(60); // every hop of the createSession takes 60 ms: closing happens while it is in flight
+    await until(() => follower.serving, 5000, 'the follower to serve again');
+    await ro.close();
+    assert.equal(ro.state, 'CLOSED');
+    net.delay(0);
+    await sleep(1500);
+    for (const m of members) assert.equal(m.tree.sessions.has(id), false, `member ${m.id} still has the session`);
+  });
+
   it('without canBeReadOnly nothing changes: a new session waits for the quorum and fails with CONNECTIONLOSS', async () => {
     net.partition([follower.id], others);
     await until(() => follower.state === 'looking', 5000, 'the follower to lose its leader');
