@@ -30,7 +30,7 @@ const OPS = Number(args.ops);
 const ROUNDS = Number(args.rounds);
 const CONC = Number(args.concurrency);
 
-interface Stats { cpu: { user: number; system: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number; snapshotsTaken: number }
+interface Stats { cpu: { user: number; system: number }; gcMs: { minor: number; major: number; other: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number; snapshotsTaken: number }
 /** CPU µs per thread name of one process (Linux /proc), to tell the main thread from LevelDB's and V8's. */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -84,6 +84,8 @@ async function main(): Promise<void> {
       const sent = after.map((s, i) => (s.packetsSent - before[i]!.packetsSent) / Math.max(1, r.ops));
       const snaps = after.map((s, i) => s.snapshotsTaken - before[i]!.snapshotsTaken);
       process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}  snapshots ${snaps.join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
+      const gc = after.map((s, i) => ['minor', 'major', 'other'].map((k) => (s.gcMs[k as 'minor'] - before[i]!.gcMs[k as 'minor']) * 1000 / Math.max(1, r.ops)));
+      process.stdout.write(`    main-thread GC µs/op (minor/major/other): ${gc.map((g) => g.map((x) => x.toFixed(1)).join('/')).join('  ')}\n`);
       if (args.threads) {
         order.forEach((m, i) => {
           const parts = [...threadsAfter[i]!].map(([name, us]) => [name, (us - (threadsBefore[i]!.get(name) ?? 0)) / Math.max(1, r.ops)] as const)

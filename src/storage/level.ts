@@ -1,5 +1,6 @@
 import { ClassicLevel } from 'classic-level';
-import { stat } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
 import { formatZxid } from '../core/zxid.js';
@@ -7,8 +8,10 @@ import { CorruptRecordError, StorageError } from './errors.js';
 import {
   ChunkEncoder, checkLogRecord, checkSnapshotChunk, decodeLogRecord, decodeMeta, decodeSnapshotChunk, decodeSnapshotEnd,
   decodeSnapshotHeader, describeKey, encodeLogRecord, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION, READABLE_FORMATS,
-  KEY_SNAP, keyZxid, logKey, MAX_ZXID, metaKey, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, type LogRecordHead, type SnapshotEnd,
+  KEY_SNAP, keyZxid, logKey, MAX_ZXID, metaKey, parseSnapshotFileName, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, snapshotFileName,
+  type LogRecordHead, type SnapshotEnd,
 } from './format.js';
+import { ChunkFileWriter, readChunkFile } from './snapshotFile.js';
 import type {
   SnapshotHeader, SnapshotInfo, Storage, StorageDamage, StorageState, StorageStats, StoredSnapshot,
 } from './types.js';
@@ -67,9 +70,15 @@ interface CatalogEntry {
   zxid: bigint;
   status: SnapshotInfo['status'];
   header?: SnapshotHeader;
+  /** Decoded when the catalog is loaded (a complete snapshot); names the chunk file, if any. */
   end?: SnapshotEnd;
   chunks: number;
   problem?: string;
+}
+
+/** The chunk file an end marker names, or undefined (format 2: chunks in LevelDB). */
+function fileOf(c: CatalogEntry | undefined): string | undefined {
+  return c?.end?.file ? snapshotFileName(c.zxid, c.end.file.id) : undefined;
 }
 
 const LOG_RANGE = { gte: logKey(0n), lte: logKey(MAX_ZXID) };
@@ -143,6 +152,10 @@ export class LevelStorage implements Storage {
   private inflight = new Set<Promise<unknown>>();
   private catalog = new Map<bigint, CatalogEntry>();
   private writingSnapshots = new Set<bigint>();
+  /** Chunk files being written or not yet referred to by an end marker (never taken for leftovers). */
+  private writingFiles = new Set<string>();
+  /** Where snapshot chunk files live (format 3). */
+  private readonly snapDir: string;
   private snapshotWrites = new Set<Promise<void>>();
   private counters: StorageStats = { appends: 0, txns: 0, batches: 0 };
 
@@ -152,6 +165,7 @@ export class LevelStorage implements Storage {
     }
     this.directory = directory;
     this.description = `leveldb:${directory}`;
+    this.snapDir = join(directory, 'snapshots');
     this.tuning = { ...options.leveldb };
     this.forceSync = options.forceSync ?? true;
     this.readOnly = options.readOnly ?? false;
@@ -277,7 +291,8 @@ export class LevelStorage implements Storage {
       throw this.unsafe(`the format marker is damaged (${(e as CorruptRecordError).detail ?? (e as Error).message})`);
     }
     if (typeof v !== 'number' || !READABLE_FORMATS.includes(v)) {
-      throw new StorageError('FORMAT', `${this.directory} was written in storage format ${String(v)}; this conclave reads formats ${READABLE_FORMATS.join(' and ')} (upgrade conclave)`);
+      const formats = `${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`;
+      throw new StorageError('FORMAT', `${this.directory} was written in storage format ${String(v)}; this conclave reads formats ${formats} (upgrade conclave)`);
     }
     if (v !== FORMAT_VERSION && !this.readOnly) {
       // Before any record of the new format is written: an older conclave must refuse the directory
@@ -354,14 +369,92 @@ export class LevelStorage implements Storage {
           continue;
         }
         damage.push({ kind: 'snapshot-unfinished', where: `snapshot ${formatZxid(zxid)}`, detail: entry.problem, action: 'left as found (read-only)' });
-      } else if (!f.header) {
-        entry.status = 'corrupt';
-        entry.problem = `snapshot ${formatZxid(zxid)} header: missing`;
-      } else if (f.gap !== undefined) {
-        entry.status = 'corrupt';
-        entry.problem = `snapshot ${formatZxid(zxid)} chunk ${f.gap}: missing`;
+      } else {
+        // The end marker says where the chunks are: in a file (format 3) or under chunk keys.
+        try {
+          const raw = await this.db.get(snapKey(zxid, SNAP_END));
+          if (raw === undefined) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)} end marker`, 'vanished');
+          entry.end = decodeSnapshotEnd(zxid, raw);
+          if (entry.end.file) entry.chunks = entry.end.chunks;
+        } catch (e) {
+          if (!(e instanceof CorruptRecordError)) throw this.readFailure(`snapshot ${formatZxid(zxid)} end marker`, e);
+          entry.status = 'corrupt';
+          entry.problem = `${e.where}: ${e.detail}`;
+        }
+        if (entry.status !== 'unverified') {
+          // already judged
+        } else if (!f.header) {
+          entry.status = 'corrupt';
+          entry.problem = `snapshot ${formatZxid(zxid)} header: missing`;
+        } else if (!entry.end?.file && f.gap !== undefined) {
+          entry.status = 'corrupt';
+          entry.problem = `snapshot ${formatZxid(zxid)} chunk ${f.gap}: missing`;
+        }
       }
       this.catalog.set(zxid, entry);
+    }
+    await this.removeLeftoverFiles(damage);
+  }
+
+  /**
+   * Chunk files no end marker names: written by a snapshot that did not finish (the process
+   * stopped before its end marker, or while it was being written), or left by a removal that
+   * deleted the keys and stopped before the file. They are removed (reported as unfinished).
+   */
+  private async removeLeftoverFiles(damage: StorageDamage[]): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.snapDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.readFailure('the snapshots folder', e);
+    }
+    const referenced = new Set<string>();
+    for (const c of this.catalog.values()) {
+      const f = fileOf(c);
+      if (f !== undefined) referenced.add(f);
+    }
+    for (const name of names.sort()) {
+      const p = parseSnapshotFileName(name);
+      if (!p || referenced.has(name) || this.writingFiles.has(name)) continue;
+      // A snapshot whose end marker is damaged cannot say which file is its own: its files stay
+      // with it (reported as corrupt) until it is removed.
+      const c = this.catalog.get(p.zxid);
+      if (!p.temporary && c !== undefined && c.status === 'corrupt' && c.end === undefined) continue;
+      const where = `snapshot ${formatZxid(p.zxid)} (snapshots/${name})`;
+      const detail = p.temporary ? 'chunk file still being written when the member stopped' : 'chunk file that no finished snapshot refers to';
+      if (this.readOnly) {
+        damage.push({ kind: 'snapshot-unfinished', where, detail, action: 'left as found (read-only)' });
+        continue;
+      }
+      await this.unlinkFile(name);
+      damage.push({ kind: 'snapshot-unfinished', where, detail, action: 'removed (left over from a snapshot being written or removed when the member stopped)' });
+    }
+  }
+
+  /** Removes the chunk file(s) of a snapshot being dropped (every file of its zxid when its end marker is damaged). */
+  private async unlinkFilesOf(c: CatalogEntry | undefined): Promise<void> {
+    if (c === undefined) return;
+    const own = fileOf(c);
+    if (own !== undefined || c.status !== 'corrupt') {
+      await this.unlinkFile(own);
+      return;
+    }
+    const names = await readdir(this.snapDir).catch(() => [] as string[]);
+    for (const name of names) {
+      const p = parseSnapshotFileName(name);
+      if (p && !p.temporary && p.zxid === c.zxid && !this.writingFiles.has(name)) await this.unlinkFile(name);
+    }
+  }
+
+  /** Removes a chunk file; one already gone is fine, a failure is logged (it is removed at the next opening). */
+  private async unlinkFile(name: string | undefined): Promise<void> {
+    if (name === undefined) return;
+    try {
+      await unlink(join(this.snapDir, name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.log?.warn({ file: join(this.snapDir, name), err: (e as Error).message }, 'cannot remove a snapshot chunk file; it is removed at the next opening');
     }
   }
 
@@ -381,11 +474,19 @@ export class LevelStorage implements Storage {
       const end = decodeSnapshotEnd(c.zxid, eraw);
       let index = 0;
       let nodes = 0;
-      for await (const [k, v] of this.db.iterator(chunkRange(c.zxid))) {
-        const idx = Buffer.from(k.buffer, k.byteOffset, k.byteLength).readUInt32BE(10);
-        if (idx !== index) throw new CorruptRecordError(`snapshot ${z} chunk ${index}`, 'missing');
-        nodes += checkSnapshotChunk(c.zxid, idx, v);
-        index++;
+      if (end.file) {
+        const name = snapshotFileName(c.zxid, end.file.id);
+        for await (const v of readChunkFile(join(this.snapDir, name), c.zxid, name, end.file.bytes)) {
+          nodes += checkSnapshotChunk(c.zxid, index, v);
+          index++;
+        }
+      } else {
+        for await (const [k, v] of this.db.iterator(chunkRange(c.zxid))) {
+          const idx = Buffer.from(k.buffer, k.byteOffset, k.byteLength).readUInt32BE(10);
+          if (idx !== index) throw new CorruptRecordError(`snapshot ${z} chunk ${index}`, 'missing');
+          nodes += checkSnapshotChunk(c.zxid, idx, v);
+          index++;
+        }
       }
       if (index < end.chunks) throw new CorruptRecordError(`snapshot ${z} chunk ${index}`, `missing (the end marker says ${end.chunks} chunk(s))`);
       if (index > end.chunks) throw new CorruptRecordError(`snapshot ${z}`, `has ${index} chunks, its end marker says ${end.chunks}`);
@@ -553,10 +654,18 @@ export class LevelStorage implements Storage {
     const zxid = c.zxid;
     const db = this.db;
     const chunks = c.chunks;
+    const file = c.end?.file;
+    const snapDir = this.snapDir;
     return {
       header: c.header!,
       async *chunks(): AsyncGenerator<SnapshotNode[]> {
         let expect = 0;
+        if (file) {
+          const name = snapshotFileName(zxid, file.id);
+          for await (const v of readChunkFile(join(snapDir, name), zxid, name, file.bytes)) yield decodeSnapshotChunk(zxid, expect++, v);
+          if (expect !== chunks) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)}`, `has ${expect} chunk(s), expected ${chunks}`);
+          return;
+        }
         for await (const [k, v] of db.iterator(chunkRange(zxid))) {
           const idx = Buffer.from(k.buffer, k.byteOffset, k.byteLength).readUInt32BE(10);
           if (idx !== expect) throw new CorruptRecordError(`snapshot ${formatZxid(zxid)} chunk ${expect}`, 'missing');
@@ -778,15 +887,18 @@ export class LevelStorage implements Storage {
       const ops: BatchOp[] = [];
       for await (const k of this.db.keys({ gt: logKey(zxid), lte: logKey(MAX_ZXID) })) ops.push({ type: 'del', key: k });
       // Snapshots newer than the truncation point describe a history being abandoned.
-      const dropped: bigint[] = [];
+      const dropped: CatalogEntry[] = [];
       for (const c of this.catalog.values()) {
         if (c.zxid > zxid) {
-          dropped.push(c.zxid);
+          dropped.push(c);
           for await (const k of this.db.keys(snapshotRange(c.zxid))) ops.push({ type: 'del', key: k });
         }
       }
       if (ops.length > 0) await this.write(ops, true);
-      for (const z of dropped) this.catalog.delete(z);
+      for (const c of dropped) {
+        this.catalog.delete(c.zxid);
+        await this.unlinkFilesOf(c);
+      }
       let lastRecord: bigint | undefined;
       for await (const k of this.db.keys({ lte: logKey(zxid), gte: logKey(0n), reverse: true, limit: 1 })) lastRecord = keyZxid(k);
       let newestSnap = 0n;
@@ -798,31 +910,54 @@ export class LevelStorage implements Storage {
   // ------------------------------------------------------------------ snapshots
 
   /**
-   * Encodes node records into bounded chunks and writes each as soon as it is full, unsynced (the
-   * final synced batch makes them durable: LevelDB's log is sequential, and its table files are
-   * synced when written).
+   * Encodes node records into bounded chunks and appends each to a new chunk file as soon as it is
+   * full; the file is synced and moved to its final name at the end. Returns the end marker (which
+   * names the file), or undefined when abandoned (the file is removed). The file's name stays in
+   * `writingFiles` until the caller has written the end marker or given up (`release`).
    */
   private async writeChunks(zxid: bigint, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>, stillWanted: () => boolean): Promise<SnapshotEnd | undefined> {
-    const enc = new ChunkEncoder();
-    let index = 0;
-    let nodes = 0;
-    const put = async (): Promise<boolean> => {
-      if (!stillWanted()) return false;
-      const value = enc.finish();
-      await this.tracked(this.db.put(snapKey(zxid, SNAP_CHUNK, index++), value));
-      return true;
-    };
-    for await (const chunk of chunks) {
-      if (!Array.isArray(chunk)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
-      if (!stillWanted()) return undefined;
-      for (const n of chunk) {
-        enc.add(n);
-        nodes++;
-        if ((enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) && !(await put())) return undefined;
+    const w = await ChunkFileWriter.create(this.snapDir, zxid);
+    this.writingFiles.add(w.temporaryName);
+    this.writingFiles.add(w.name);
+    let finished = false;
+    try {
+      const enc = new ChunkEncoder();
+      let index = 0;
+      let nodes = 0;
+      const put = async (): Promise<boolean> => {
+        if (!stillWanted()) return false;
+        await w.append(enc.finish());
+        index++;
+        return true;
+      };
+      for await (const chunk of chunks) {
+        if (!Array.isArray(chunk)) throw new StorageError('BAD_ARGUMENT', 'snapshot chunks must be arrays of nodes');
+        if (!stillWanted()) return undefined;
+        for (const n of chunk) {
+          enc.add(n);
+          nodes++;
+          if ((enc.count >= this.chunkNodes || enc.size >= this.chunkBytes) && !(await put())) return undefined;
+        }
+      }
+      if (enc.count > 0 && !(await put())) return undefined;
+      const bytes = await w.finish();
+      finished = true;
+      return { chunks: index, nodes, file: { id: w.id, bytes } };
+    } finally {
+      this.writingFiles.delete(w.temporaryName);
+      if (!finished) {
+        this.writingFiles.delete(w.name);
+        await w.abandon();
       }
     }
-    if (enc.count > 0 && !(await put())) return undefined;
-    return { chunks: index, nodes };
+  }
+
+  /** The chunk file of `end` is referred to by a written end marker (`kept`), or is removed. */
+  private async release(zxid: bigint, end: SnapshotEnd, kept: boolean): Promise<void> {
+    const name = end.file ? snapshotFileName(zxid, end.file.id) : undefined;
+    if (name === undefined) return;
+    this.writingFiles.delete(name);
+    if (!kept) await this.unlinkFile(name);
   }
 
   async writeSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
@@ -851,25 +986,32 @@ export class LevelStorage implements Storage {
       const c = this.catalog.get(zxid);
       // Never a complete snapshot someone else made at this zxid (a SNAP install); a corrupt one goes.
       if (this.closing || (c && !(start && c.status === 'corrupt'))) return;
-      await this.deleteSnapshotKeys(zxid, false);
-      this.catalog.delete(zxid);
+      await this.deleteSnapshot(zxid, false);
     }, false);
     try {
       await cleanup(true);
       const end = wanted() ? await this.writeChunks(zxid, chunks, wanted) : undefined;
       if (!end || !wanted()) {
         // A truncate or SNAP install ran meanwhile: this snapshot belongs to an abandoned state.
+        if (end) await this.release(zxid, end, false);
         this.writingSnapshots.delete(zxid);
         if (!this.closing) await cleanup(false).catch(() => undefined);
         this.log?.info({ zxid: formatZxid(zxid) }, 'snapshot abandoned (the log was truncated or replaced meanwhile)');
         return;
       }
       const h: SnapshotHeader = { ...header, nodeCount: end.nodes };
-      // Header and end marker go last, together, synced: without them the snapshot is unfinished.
-      await this.tracked(this.write([
-        { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
-        { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
-      ], true));
+      // Header and end marker go last, together, synced: without them the snapshot is unfinished
+      // (its chunk file, synced and in place by now, is a leftover until they are written).
+      let kept = false;
+      try {
+        await this.tracked(this.write([
+          { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
+          { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
+        ], true));
+        kept = true;
+      } finally {
+        await this.release(zxid, end, kept);
+      }
       this.catalog.set(zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks });
     } finally {
       this.writingSnapshots.delete(zxid);
@@ -888,12 +1030,20 @@ export class LevelStorage implements Storage {
     if (ops.length > 0) await this.write(ops, sync);
   }
 
+  /** Removes a snapshot: its keys, then its chunk file (a crash between leaves a file removed at the next opening). */
+  private async deleteSnapshot(zxid: bigint, sync: boolean): Promise<void> {
+    const c = this.catalog.get(zxid);
+    await this.deleteSnapshotKeys(zxid, sync);
+    this.catalog.delete(zxid);
+    await this.unlinkFilesOf(c);
+  }
+
   async installSnapshot(header: SnapshotHeader, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>): Promise<void> {
     this.assertWritable();
     this.checkHeader(header);
     const zxid = header.zxid;
     await this.exclusive(async () => {
-      await this.deleteSnapshotKeys(zxid, false);
+      await this.deleteSnapshot(zxid, false);
       const end = (await this.writeChunks(zxid, chunks, () => true))!;
       const h: SnapshotHeader = { ...header, nodeCount: end.nodes };
       // One atomic batch: the new snapshot becomes complete exactly when the old log and snapshots
@@ -902,11 +1052,19 @@ export class LevelStorage implements Storage {
         { type: 'put', key: snapKey(zxid, SNAP_HEADER), value: encodeSnapshotHeader(h) },
         { type: 'put', key: snapKey(zxid, SNAP_END), value: encodeSnapshotEnd(end) },
       ];
-      for await (const k of this.db.keys(LOG_RANGE)) ops.push({ type: 'del', key: k });
-      for await (const k of this.db.keys(SNAP_RANGE)) if (keyZxid(k) !== zxid) ops.push({ type: 'del', key: k });
-      await this.write(ops, true);
+      let kept = false;
+      try {
+        for await (const k of this.db.keys(LOG_RANGE)) ops.push({ type: 'del', key: k });
+        for await (const k of this.db.keys(SNAP_RANGE)) if (keyZxid(k) !== zxid) ops.push({ type: 'del', key: k });
+        await this.write(ops, true);
+        kept = true;
+      } finally {
+        await this.release(zxid, end, kept);
+      }
+      const replaced = [...this.catalog.values()];
       this.catalog = new Map([[zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks }]]);
       this.lastAppended = zxid;
+      for (const c of replaced) await this.unlinkFilesOf(c);
     });
   }
 
@@ -946,6 +1104,7 @@ export class LevelStorage implements Storage {
       for await (const k of this.db.keys(snapshotRange(c.zxid))) ops.push({ type: 'del', key: k });
       if (!(await run(ops))) return { snapshots, txns: 0 };
       this.catalog.delete(c.zxid);
+      await this.unlinkFilesOf(c);
       snapshots++;
     }
     // The log the oldest retained snapshot needs is everything after it; the rest goes. Counted

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import type { Member, Session, Stat, Transport } from '../../src/index.js';
 
 /**
@@ -18,6 +19,17 @@ import type { Member, Session, Stat, Transport } from '../../src/index.js';
  * application that imports conclave does; otherwise on the TypeScript sources through tsx, whose
  * transform gives every named closure a name at run time (a defineProperty per closure created).
  */
+/** Main-thread GC pause time (ms) by kind, for the write benchmarks' breakdown. */
+const gcMs = { minor: 0, major: 0, other: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcMs.minor += e.duration;
+    else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcMs.major += e.duration;
+    else gcMs.other += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 const lib = process.env.CONCLAVE_CLUSTER_DIST ? '../../dist' : '../../src';
 const { startMember } = (await import(`${lib}/index.js`)) as typeof import('../../src/index.js');
 const { libp2pTransport } = (await import(`${lib}/transport/libp2p.js`)) as typeof import('../../src/transport/libp2p.js');
@@ -312,7 +324,7 @@ async function handle(r: Request): Promise<unknown> {
     case 'admin':
       return JSON.parse(JSON.stringify(await member.admin(String(a.command ?? 'mntr') as 'mntr'), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
     case 'stats':
-      return { ...member.stats, latencyMin: Number.isFinite(member.stats.latencyMin) ? member.stats.latencyMin : null, cpu: process.cpuUsage(), lastZxid: hex(member.lastZxid) };
+      return { ...member.stats, latencyMin: Number.isFinite(member.stats.latencyMin) ? member.stats.latencyMin : null, cpu: process.cpuUsage(), gcMs: { ...gcMs }, lastZxid: hex(member.lastZxid) };
     case 'bench':
       return bench(a as unknown as Parameters<typeof bench>[0]);
     case 'firstWrite':

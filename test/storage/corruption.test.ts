@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -9,7 +9,7 @@ import { startMember } from '../../src/api/member.js';
 import { loadTree, takeSnapshot } from '../../src/api/recovery.js';
 import { formatZxid } from '../../src/core/zxid.js';
 import { StorageError } from '../../src/storage/errors.js';
-import { logKey, metaKey, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey } from '../../src/storage/format.js';
+import { logKey, metaKey, SNAP_END, SNAP_HEADER, snapKey } from '../../src/storage/format.js';
 import { LevelStorage } from '../../src/storage/level.js';
 import type { StorageDamage } from '../../src/storage/types.js';
 import { Workload } from './workload.js';
@@ -53,6 +53,26 @@ async function flipValueByte(db: ClassicLevel<Bytes, Bytes>, key: Bytes, at = -3
   const i = at < 0 ? v.length + at : at;
   v[i] = v[i]! ^ 0x5a;
   await db.put(key, v);
+}
+
+/** The chunk file of snapshot `z` (format 3: one file per snapshot in the directory's snapshots/). */
+function chunkFile(dir: string, z: bigint): string {
+  const prefix = `${z.toString(16).padStart(16, '0')}-`;
+  const names = readdirSync(join(dir, 'snapshots')).filter((n) => n.startsWith(prefix) && n.endsWith('.snap'));
+  assert.equal(names.length, 1, `one chunk file for snapshot ${formatZxid(z)}: ${names.join(', ')}`);
+  return join(dir, 'snapshots', names[0]!);
+}
+
+function flipFileByte(path: string, at: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at);
+    b[0] = b[0]! ^ 0x5a;
+    writeSync(fd, b, 0, 1, at);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function recover(dir: string): Promise<{ digest: string; lastZxid: bigint; snapshotZxid: bigint; damage: StorageDamage[] }> {
@@ -165,7 +185,7 @@ describe('storage/level: corruption is detected, reported precisely, and never s
   it('a corrupt chunk in the newest snapshot: falls back to the older snapshot plus the log, nothing lost', async () => {
     const dir = tempDir();
     const { w, snaps } = await build(dir, 46, [100, 100, 50], [0, 1]);
-    await raw(dir, (db) => flipValueByte(db, snapKey(snaps[1]!, SNAP_CHUNK, 0), 40));
+    flipFileByte(chunkFile(dir, snaps[1]!), 4 + 40); // inside chunk 0 (after its length)
     const r = await recover(dir);
     assert.equal(r.damage.length, 1);
     assert.equal(r.damage[0]!.kind, 'snapshot-corrupt');
@@ -177,25 +197,76 @@ describe('storage/level: corruption is detected, reported precisely, and never s
     assert.equal(r.digest, w.tree.digest());
   });
 
-  it('a snapshot with a damaged header, a missing or cut chunk, or no end marker is not used', async () => {
+  it('a snapshot with a damaged header, a missing, cut or overlong chunk file, a bad chunk length, or no end marker is not used', async () => {
+    const cut = (by: number) => (dir: string, z: bigint): void => {
+      const f = chunkFile(dir, z);
+      truncateSync(f, statSync(f).size + by);
+    };
     for (const [what, edit, kind, detail] of [
-      ['header', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => flipValueByte(db, snapKey(z, SNAP_HEADER), 10), 'snapshot-corrupt', /header: checksum mismatch/],
-      ['chunk', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => db.del(snapKey(z, SNAP_CHUNK, 0)), 'snapshot-corrupt', /chunk 0: missing/],
-      ['cut chunk', async (db: ClassicLevel<Bytes, Bytes>, z: bigint) => {
-        const v = (await db.get(snapKey(z, SNAP_CHUNK, 0)))!;
-        await db.put(snapKey(z, SNAP_CHUNK, 0), v.subarray(0, v.length - 7));
-      }, 'snapshot-corrupt', /chunk 0: checksum mismatch/],
-      ['end', (db: ClassicLevel<Bytes, Bytes>, z: bigint) => db.del(snapKey(z, SNAP_END)), 'snapshot-unfinished', /no end marker/],
+      ['header', (dir: string, z: bigint) => raw(dir, (db) => flipValueByte(db, snapKey(z, SNAP_HEADER), 10)), 'snapshot-corrupt', /header: checksum mismatch/],
+      ['chunk file', (dir: string, z: bigint) => rmSync(chunkFile(dir, z)), 'snapshot-corrupt', /its chunk file snapshots\/[0-9a-f]{16}-[0-9a-f]{8}\.snap is missing/],
+      ['cut chunk file', cut(-7), 'snapshot-corrupt', /its chunk file snapshots\/\S+ is \d+ bytes, its end marker says \d+/],
+      ['longer chunk file', cut(+3), 'snapshot-corrupt', /is \d+ bytes, its end marker says \d+/],
+      ['chunk length', (dir: string, z: bigint) => flipFileByte(chunkFile(dir, z), 0), 'snapshot-corrupt', /chunk 0: its length \d+ runs past the end of the file/],
+      ['end', (dir: string, z: bigint) => raw(dir, (db) => db.del(snapKey(z, SNAP_END))), 'snapshot-unfinished', /no end marker/],
     ] as const) {
       const dir = tempDir();
       const { w, snaps } = await build(dir, 47, [60, 60, 20], [0, 1]);
-      await raw(dir, (db) => edit(db, snaps[1]!));
+      await edit(dir, snaps[1]!);
       const r = await recover(dir);
       assert.equal(r.damage[0]?.kind, kind, `${what}: ${JSON.stringify(r.damage)}`);
       assert.match(r.damage[0]!.detail, detail, what);
       assert.equal(r.snapshotZxid, snaps[0], what);
       assert.equal(r.digest, w.tree.digest(), what);
     }
+  });
+
+  it('chunk files no end marker names (a snapshot cut short, a removal cut short) are reported and removed; read-only opening leaves them', async () => {
+    const dir = tempDir();
+    const { w, snaps } = await build(dir, 50, [60, 60, 20], [0, 1]);
+    const folder = join(dir, 'snapshots');
+    const own = readdirSync(folder).sort();
+    assert.equal(own.length, 2);
+    const z = `${(snaps[1]! + 5n).toString(16).padStart(16, '0')}`;
+    writeFileSync(join(folder, `${z}-0000abcd.snap.tmp`), Buffer.alloc(100, 1)); // being written when the process died
+    writeFileSync(join(folder, `${z}-00001234.snap`), Buffer.alloc(50, 2)); // renamed, end marker never written
+    writeFileSync(join(folder, 'notes.txt'), 'not ours');
+    const ro = new LevelStorage(dir, { readOnly: true });
+    const seen = (await ro.open()).damage ?? [];
+    await ro.close();
+    assert.deepEqual(seen.map((d) => [d.kind, d.action]), [
+      ['snapshot-unfinished', 'left as found (read-only)'], ['snapshot-unfinished', 'left as found (read-only)'],
+    ]);
+    assert.equal(readdirSync(folder).length, 5);
+    const r = await recover(dir);
+    assert.deepEqual(r.damage.map((d) => d.where), [
+      `snapshot ${formatZxid(snaps[1]! + 5n)} (snapshots/${z}-00001234.snap)`, `snapshot ${formatZxid(snaps[1]! + 5n)} (snapshots/${z}-0000abcd.snap.tmp)`,
+    ]);
+    assert.match(r.damage[0]!.detail, /no finished snapshot refers to/);
+    assert.match(r.damage[1]!.detail, /still being written/);
+    assert.deepEqual(readdirSync(folder).sort(), [...own, 'notes.txt'].sort());
+    assert.equal(r.snapshotZxid, snaps[1]);
+    assert.equal(r.digest, w.tree.digest());
+  });
+
+  it('purge and SNAP install remove the chunk files of the snapshots they drop', async () => {
+    const dir = tempDir();
+    const { w, snaps } = await build(dir, 51, [40, 40, 40, 40, 10], [0, 1, 2, 3]);
+    const folder = join(dir, 'snapshots');
+    assert.equal(readdirSync(folder).length, 4);
+    const s = new LevelStorage(dir);
+    await s.open();
+    assert.equal((await s.purge(2)).snapshots, 2);
+    assert.deepEqual(readdirSync(folder).map((n) => BigInt(`0x${n.slice(0, 16)}`)).sort(), snaps.slice(2));
+    const records = [...w.tree.records()];
+    const header = { zxid: w.lastZxid, time: 1, sessions: [...w.tree.sessions].map(([id, e]) => ({ id, ...e })) };
+    await s.installSnapshot(header, [records]);
+    assert.deepEqual(readdirSync(folder).map((n) => BigInt(`0x${n.slice(0, 16)}`)), [w.lastZxid]);
+    await s.close();
+    const r = await recover(dir);
+    assert.deepEqual(r.damage, []);
+    assert.equal(r.snapshotZxid, w.lastZxid);
+    assert.equal(r.digest, w.tree.digest());
   });
 
   it('no valid snapshot while the log does not start at zxid 0: refuses', async () => {
@@ -205,9 +276,12 @@ describe('storage/level: corruption is detected, reported precisely, and never s
     await s.open();
     await s.purge(3); // drops the log up to the oldest retained snapshot
     await s.close();
-    await raw(dir, async (db) => {
-      for (const z of snaps) await flipValueByte(db, snapKey(z, SNAP_CHUNK, 0), 20).catch(() => undefined);
-    });
+    // The purge removed the older snapshots (and their files); damage the rest.
+    const kept = new Set(readdirSync(join(dir, 'snapshots')));
+    for (const z of snaps) {
+      const prefix = `${z.toString(16).padStart(16, '0')}-`;
+      for (const n of kept) if (n.startsWith(prefix)) flipFileByte(join(dir, 'snapshots', n), 4 + 20);
+    }
     await assert.rejects(loadTree(new LevelStorage(dir), silentLogger, 0),
       refused(/there is no valid snapshot \(0x[0-9a-f]+: snapshot 0x[0-9a-f]+ chunk 0: checksum mismatch.*\) and the log starts at 0x[0-9a-f]+, after 0x[0-9a-f]+ \(older txns were purged\), so it cannot be replayed from the beginning/));
   });

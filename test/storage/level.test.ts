@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -9,7 +9,10 @@ import { silentLogger } from '../../src/api/log.js';
 import { StorageError } from '../../src/storage/errors.js';
 import type { Txn } from '../../src/core/txn.js';
 import { makeZxid } from '../../src/core/zxid.js';
-import { decodeMeta, encodeLogRecordV1, encodeMeta, logKey, metaKey } from '../../src/storage/format.js';
+import {
+  ChunkEncoder, decodeMeta, encodeLogRecord, encodeLogRecordV1, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION, logKey, metaKey,
+  SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, snapshotFileName,
+} from '../../src/storage/format.js';
 import { LevelStorage } from '../../src/storage/level.js';
 import type { Storage } from '../../src/storage/types.js';
 import { storageCompliance } from './compliance.js';
@@ -240,7 +243,7 @@ describe('storage/level: LevelDB specifics', function () {
       return out;
     }
 
-    it('a format 1 directory (msgpack records) is read, marked format 2 when opened for writing, and continues with format 2 records', async () => {
+    it('a format 1 directory (msgpack records) is read, marked with the current format when opened for writing, and continues with binary records', async () => {
       const w = new Workload(41);
       const old = w.steps(300);
       const dir = await formatOneDirectory(old);
@@ -258,7 +261,7 @@ describe('storage/level: LevelDB specifics', function () {
       await s.append(added);
       assert.deepStrictEqual(await readAll(s), [...old, ...added]);
       await s.close();
-      assert.equal(await formatMarker(dir), 2);
+      assert.equal(await formatMarker(dir), FORMAT_VERSION);
       const again = new LevelStorage(dir);
       assert.equal((await again.open()).lastZxid, w.lastZxid);
       assert.deepStrictEqual(await readAll(again), w.txns);
@@ -269,9 +272,70 @@ describe('storage/level: LevelDB specifics', function () {
       const dir = await formatOneDirectory([]);
       const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
       await db.open();
-      await db.put(metaKey('format'), encodeMeta(3));
+      await db.put(metaKey('format'), encodeMeta(FORMAT_VERSION + 1));
       await db.close();
-      await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && /storage format 3; this conclave reads formats 1 and 2/.test((e as Error).message));
+      await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && new RegExp(`storage format ${FORMAT_VERSION + 1}; this conclave reads formats 1, 2 and 3`).test((e as Error).message));
+    });
+
+    it('a format 2 snapshot (chunks in LevelDB) is used, upgraded directories take new snapshots as files, and purge removes the old one', async () => {
+      // As format 2 wrote it: binary log records, a snapshot at zxid S with its chunks under keys.
+      const w = new Workload(42);
+      const before = w.steps(400);
+      const dir = tempDir();
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+      const batch = db.batch();
+      batch.put(metaKey('format'), encodeMeta(2));
+      let prev = 0n;
+      for (const t of before) {
+        batch.put(logKey(t.zxid), encodeLogRecord(t, prev));
+        prev = t.zxid;
+      }
+      const S = w.lastZxid;
+      const enc = new ChunkEncoder();
+      let chunks = 0;
+      let nodes = 0;
+      for (const n of w.tree.records()) {
+        enc.add(n);
+        nodes++;
+        if (enc.count >= 50) batch.put(snapKey(S, SNAP_CHUNK, chunks++), enc.finish());
+      }
+      if (enc.count > 0) batch.put(snapKey(S, SNAP_CHUNK, chunks++), enc.finish());
+      assert.ok(chunks > 1);
+      const sessions = [...w.tree.sessions].map(([id, e]) => ({ id, ...e }));
+      batch.put(snapKey(S, SNAP_HEADER), encodeSnapshotHeader({ zxid: S, time: 1, sessions, nodeCount: nodes }));
+      batch.put(snapKey(S, SNAP_END), encodeSnapshotEnd({ chunks, nodes }));
+      const after = w.steps(100);
+      for (const t of after) {
+        batch.put(logKey(t.zxid), encodeLogRecord(t, prev));
+        prev = t.zxid;
+      }
+      await batch.write({ sync: true });
+      await db.close();
+
+      const m = await startMember({ id: 1, storage: dir, logger: silentLogger });
+      try {
+        assert.equal(m.tree.digest(), w.tree.digest());
+        const st = m.storage as LevelStorage;
+        const list = await st.snapshots();
+        assert.deepEqual(list.map((x) => [x.zxid, x.status, x.chunks]), [[S, 'valid', chunks]]);
+        await m.snapshot();
+        const files = readdirSync(join(dir, 'snapshots'));
+        assert.equal(files.length, 1, files.join(', '));
+        const newest = (await st.snapshots())[0]!;
+        assert.ok(newest.zxid > S && newest.status === 'valid');
+        assert.ok(files[0]!.startsWith(snapshotFileName(newest.zxid, 0).slice(0, 17)), files[0]);
+        // The member's own purge after its snapshot (retaining 3) dropped the log up to S; this one
+        // drops the format 2 snapshot and the 100 txns after it.
+        assert.deepEqual(await st.purge(1), { snapshots: 1, txns: 100 });
+        assert.deepEqual((await st.snapshots()).map((x) => x.zxid), [newest.zxid]);
+      } finally {
+        await m.halt();
+      }
+      assert.equal(await formatMarker(dir), FORMAT_VERSION);
+      const again = await startMember({ id: 1, storage: dir, logger: silentLogger });
+      assert.equal(again.tree.digest(), w.tree.digest());
+      await again.halt();
     });
   });
 
