@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ids, type ACL } from './acl.js';
 import { KeeperError, type ErrorCode, type OpResult } from './errors.js';
 import { basename, childPath, parentOf, ROOT, SYSTEM_PATH } from './path.js';
-import { isCarved, SlabAllocator } from './slab.js';
+import { DenseSlabs } from './slab.js';
 import { copyStat, type Stat } from './stat.js';
 import { NodeKind, type CreateTxn, type DeleteTxn, type SetACLTxn, type SetDataTxn, type Txn, type TxnOp } from './txn.js';
 import type { Notification, WatchManager } from './watches.js';
@@ -136,6 +136,8 @@ export class DataTree {
   dataBytes = 0;
   /** Optional watch registry of the member hosting this tree. */
   watches: WatchManager | undefined;
+  /** Dense slabs of values repacked by snapshot passes ({@link DataTree.records}). */
+  private readonly dense = new DenseSlabs();
   /** Notifications produced by the current apply (drained by the caller). */
   readonly notifications: Notification[] = [];
   /** Whether the current apply returns copies of Stats (see apply). */
@@ -163,6 +165,7 @@ export class DataTree {
   /** Sets the system config node's data (ensemble description); not replicated, each member writes its own view. */
   setSystemConfig(text: string): void {
     const n = this.nodes.get(SYSTEM_PATH + '/config')!;
+    this.dense.release(n.data);
     n.data = new TextEncoder().encode(text);
     n.stat.dataLength = n.data.length;
   }
@@ -362,6 +365,7 @@ export class DataTree {
   private removeNode(path: string, node: ZNode, parent: ZNode | undefined): void {
     this.nodes.delete(path);
     this.dataBytes -= node.data.length;
+    this.dense.release(node.data);
     if (parent) {
       parent.children.delete(basename(path));
       parent.sorted = null;
@@ -384,6 +388,7 @@ export class DataTree {
     const node = this.nodes.get(op.path);
     if (node === undefined) return undefined;
     this.dataBytes += op.data.length - node.data.length;
+    this.dense.release(node.data);
     node.data = op.data;
     node.stat.version = op.version;
     node.stat.mzxid = txn.zxid;
@@ -428,16 +433,14 @@ export class DataTree {
     // left out — replaying the log after the snapshot's zxid creates them — so a node deleted and
     // created again meanwhile is never written twice. (`start` is read when records() is called,
     // not at the first next(): a generator runs its body only then.)
-    // Values that share a buffer (decode slabs, Node's Buffer pool) are copied into fresh, dense
-    // slabs as the snapshot passes: a long-lived value must not keep a slab of dead neighbours
-    // (a config node written between updates of a hot node pinned 8 KiB for its 100 bytes). The
-    // bytes are the same; readers copy them out, so nobody sees the swap. Every pass copies every
-    // carved value again (its earlier dense slabs may have emptied since): ~40–70 ms of CPU per
-    // 200,000 values, measured.
-    const dense = new SlabAllocator();
+    // Values that share a buffer (decode slabs, Node's Buffer pool, dense slabs mostly emptied
+    // since) are copied into dense slabs as the snapshot passes: a long-lived value must not keep
+    // a slab of dead neighbours (a config node written between updates of a hot node pinned 8 KiB
+    // for its 100 bytes). The bytes are the same; readers copy them out, so nobody sees the swap.
+    const dense = this.dense;
     for (const [path, n] of this.nodes) {
       if (n.stat.czxid > start) continue;
-      if (isCarved(n.data)) n.data = dense.copy(n.data);
+      n.data = dense.repack(n.data);
       yield {
         path, data: n.data, acl: n.acl as ACL[], stat: copyStat(n.stat), seq: n.seq, kind: n.kind, ttl: n.ttl,
       };
@@ -449,6 +452,7 @@ export class DataTree {
     if (r.path === ROOT || r.path.startsWith(SYSTEM_PATH + '/') || r.path === SYSTEM_PATH) {
       const existing = this.nodes.get(r.path);
       if (existing) {
+        this.dense.release(existing.data);
         existing.data = r.data;
         existing.acl = internACL(r.acl);
         const kids = existing.stat.numChildren;

@@ -53,5 +53,26 @@ describe('core/slab: carved values do not pin dead neighbours past a snapshot', 
     assert.ok(buffers() <= Math.ceil((RARE * 104) / 8192) + 1, `${buffers()} slabs after the pass`);
     assert.equal(tree.digest(), digest, 'same bytes');
     for (let i = 0; i < RARE; i += 97) assert.deepEqual([...tree.get(`/rare/n${i}`)!.data], new Array(100).fill(i & 0xff));
+
+    // The next pass leaves values in dense slabs alone while those slabs stay at least half live...
+    const held = Array.from({ length: RARE }, (_, i) => tree.get(`/rare/n${i}`)!.data);
+    const drain = (): void => {
+      for (const _ of tree.records()) {
+        // the pass itself
+      }
+    };
+    drain();
+    assert.ok(held.every((d, i) => tree.get(`/rare/n${i}`)!.data === d), 'no value moved');
+    // ...and moves the survivors of a slab that lost more than half of its values.
+    const perSlab = new Map<ArrayBufferLike, number[]>();
+    held.forEach((d, i) => perSlab.set(d.buffer, [...(perSlab.get(d.buffer) ?? []), i]));
+    const [slab, members] = [...perSlab].find(([, m]) => m.length >= 40)!;
+    const keep = members.slice(0, Math.floor(members.length / 3)); // a third stays: under half live
+    for (const i of members.slice(keep.length)) apply({ type: 'delete', path: `/rare/n${i}`, pcv: z + 1 } as TxnOp);
+    const others = [...perSlab].filter(([b]) => b !== slab).flatMap(([, m]) => m);
+    drain();
+    assert.ok(keep.every((i) => tree.get(`/rare/n${i}`)!.data.buffer !== slab), 'survivors of a mostly dead slab moved');
+    assert.ok(others.every((i) => tree.get(`/rare/n${i}`)!.data === held[i]), 'values in live slabs stayed');
+    assert.ok(keep.every((i) => tree.get(`/rare/n${i}`)!.data.every((b) => b === (i & 0xff))), 'same bytes');
   });
 });
