@@ -85,8 +85,48 @@ const LOG_RANGE = { gte: logKey(0n), lte: logKey(MAX_ZXID) };
 const SNAP_RANGE = { gte: Buffer.from([KEY_SNAP]), lt: Buffer.from([KEY_SNAP + 1]) };
 /** Txns per group-commit batch at most (more wait for the next batch). */
 const MAX_GROUP_TXNS = 16_384;
-/** Log keys fetched per call when a purge counts what it deletes. */
-const PURGE_COUNT_BLOCK = 10_000;
+/**
+ * The zxids in a log, as runs of consecutive values (within an epoch the leader numbers txns one by
+ * one, so a log is a handful of runs), for counting records in a range without reading their keys.
+ */
+class LoggedZxids {
+  private runs: { first: bigint; last: bigint }[] = [];
+
+  clear(): void {
+    this.runs = [];
+  }
+
+  /** `zxid` was logged, after everything logged before it. */
+  add(zxid: bigint): void {
+    const r = this.runs[this.runs.length - 1];
+    if (r !== undefined && zxid === r.last + 1n) r.last = zxid;
+    else this.runs.push({ first: zxid, last: zxid });
+  }
+
+  /** How many logged zxids are ≤ `zxid`. */
+  countUpTo(zxid: bigint): number {
+    let n = 0n;
+    for (const r of this.runs) {
+      if (r.first > zxid) break;
+      n += (r.last <= zxid ? r.last : zxid) - r.first + 1n;
+    }
+    return Number(n);
+  }
+
+  /** Forgets the zxids ≤ `zxid` (purged). */
+  dropUpTo(zxid: bigint): void {
+    while (this.runs.length > 0 && this.runs[0]!.last <= zxid) this.runs.shift();
+    const r = this.runs[0];
+    if (r !== undefined && r.first <= zxid) r.first = zxid + 1n;
+  }
+
+  /** Forgets the zxids > `zxid` (truncated). */
+  dropAfter(zxid: bigint): void {
+    while (this.runs.length > 0 && this.runs[this.runs.length - 1]!.first > zxid) this.runs.pop();
+    const r = this.runs[this.runs.length - 1];
+    if (r !== undefined && r.last > zxid) r.last = zxid;
+  }
+}
 
 function snapshotRange(zxid: bigint): { gte: Buffer; lte: Buffer } {
   return { gte: snapKey(zxid, 0), lte: snapKey(zxid, 0xff) };
@@ -111,15 +151,17 @@ function isCorruption(e: unknown): boolean {
 }
 
 /**
- * Durable storage on LevelDB (classic-level). The txn log is one key per zxid, snapshots are
- * chunked records finished by an end marker, epochs are meta keys; every value carries a CRC-32
- * and log records are chained by the previous record's zxid (see format.ts).
+ * Durable storage on LevelDB (classic-level). The txn log is one key per zxid, a snapshot is a
+ * header and an end marker in LevelDB and its node chunks in a file under `snapshots/` (format 2
+ * kept the chunks in LevelDB; those are still read), epochs are meta keys; every value carries a
+ * CRC-32 and log records are chained by the previous record's zxid (see format.ts).
  *
  * Group commit: appends queue up while one batch is being synced, and go to disk together in the
  * next batch, each still resolving in order — one fsync serves many txns, so durable throughput
  * grows with concurrency. Truncation and SNAP installation run exclusively, between batches.
  *
- * Opening recovers: unfinished snapshots (the process died while writing them) are removed; the
+ * Opening recovers: unfinished snapshots (the process died while writing them) and chunk files no
+ * end marker names are removed; the
  * newest snapshot that passes its checks is chosen, a corrupt newer one is skipped (and reported);
  * the log after it must chain without gaps. A damaged tail of the log (no valid record after the
  * damage) is reported and truncated. Damage with valid records after it, or a log that does not
@@ -158,6 +200,8 @@ export class LevelStorage implements Storage {
   private readonly snapDir: string;
   private snapshotWrites = new Set<Promise<void>>();
   private counters: StorageStats = { appends: 0, txns: 0, batches: 0 };
+  /** Every zxid in the log (filled when the log is checked at opening, kept up to date after). */
+  private logged = new LoggedZxids();
 
   constructor(directory: string, options: LevelStorageOptions = {}) {
     if (typeof directory !== 'string' || directory.length === 0) {
@@ -520,6 +564,7 @@ export class LevelStorage implements Storage {
    */
   private async recoverLog(snapshotZxid: bigint, chosen: CatalogEntry | undefined, skipped: CatalogEntry[], damage: StorageDamage[]): Promise<bigint> {
     const S = snapshotZxid;
+    this.logged.clear();
     let beforeLast: { zxid: bigint; ok: boolean } | undefined; // last record at or before S
     const beforeDamaged: { zxid: bigint; detail: string }[] = [];
     let last: bigint | undefined; // last trusted record after S
@@ -534,6 +579,7 @@ export class LevelStorage implements Storage {
       for await (const [k, v] of this.db.iterator(LOG_RANGE)) {
         count++;
         const zxid = keyZxid(k);
+        this.logged.add(zxid);
         const z = formatZxid(zxid);
         let head: LogRecordHead | undefined;
         let detail: string | undefined;
@@ -607,6 +653,7 @@ export class LevelStorage implements Storage {
       });
     }
     this.lastAppended = last ?? beforeLast?.zxid ?? S;
+    if (problem && !this.readOnly) this.logged.dropAfter(this.lastAppended);
     return last ?? S;
   }
 
@@ -846,6 +893,7 @@ export class LevelStorage implements Storage {
       return;
     }
     this.lastAppended = last;
+    for (const p of accepted) for (const t of p.txns) this.logged.add(t.zxid);
     this.counters.batches++;
     this.counters.txns += keys.length;
     for (const p of accepted) p.resolve();
@@ -904,6 +952,7 @@ export class LevelStorage implements Storage {
       let newestSnap = 0n;
       for (const c of this.catalog.values()) if (c.status !== 'unfinished' && c.zxid > newestSnap) newestSnap = c.zxid;
       this.lastAppended = lastRecord ?? newestSnap;
+      this.logged.dropAfter(zxid);
     });
   }
 
@@ -1064,6 +1113,7 @@ export class LevelStorage implements Storage {
       const replaced = [...this.catalog.values()];
       this.catalog = new Map([[zxid, { zxid, status: 'valid', header: h, end, chunks: end.chunks }]]);
       this.lastAppended = zxid;
+      this.logged.clear();
       for (const c of replaced) await this.unlinkFilesOf(c);
     });
   }
@@ -1107,26 +1157,17 @@ export class LevelStorage implements Storage {
       await this.unlinkFilesOf(c);
       snapshots++;
     }
-    // The log the oldest retained snapshot needs is everything after it; the rest goes. Counted
-    // first (keys fetched natively in blocks of 10,000: one small Buffer per record, for the
-    // figure the member logs), then deleted by LevelDB's own range clear on its worker thread, in
-    // key order (a crash midway leaves a suffix of the old log, which recovery reports and leaves
-    // alone). Measured: 50k records 190 → ~110 ms of CPU against a JS batch op per record. Nothing is appended in that range
-    // meanwhile (appends follow the last txn, which is at or after every snapshot).
-    const range = { gte: logKey(0n), lte: logKey(oldestKept) };
-    let txns = 0;
-    const it = this.db.keys(range);
-    try {
-      for (;;) {
-        const block = await it.nextv(PURGE_COUNT_BLOCK);
-        if (block.length === 0) break;
-        txns += block.length;
-      }
-    } finally {
-      await it.close();
-    }
+    // The log the oldest retained snapshot needs is everything after it; the rest goes, deleted by
+    // LevelDB's own range clear on its worker thread, in key order (a crash midway leaves a suffix
+    // of the old log, which recovery reports and leaves alone). How many records that is comes
+    // from the zxids kept in memory: reading the keys to count them cost as much as the delete
+    // (75k records: ~120 of ~200 ms of CPU; a JS batch op per record cost 190 ms per 50k). Nothing
+    // is appended in that range meanwhile (appends follow the last txn, which is at or after every
+    // snapshot).
+    const txns = this.logged.countUpTo(oldestKept);
     if (txns === 0 || gen !== this.generation || this.closing) return { snapshots, txns: 0 };
-    await this.tracked(this.db.clear(range));
+    await this.tracked(this.db.clear({ gte: logKey(0n), lte: logKey(oldestKept) }));
+    this.logged.dropUpTo(oldestKept);
     return { snapshots, txns };
   }
 

@@ -316,6 +316,34 @@ export function storageCompliance(name: string, h: StorageHarness): void {
       assert.equal((await readAll(s, snapZxids[2]!)).length, w.txns.length - 120);
     });
 
+    it('purge counts exactly what it removes: a log recovered on opening, across epochs, after a truncation', async () => {
+      await s.open();
+      const w = new Workload(24);
+      const snap = async (): Promise<bigint> => {
+        const z = (await readAll(s)).at(-1)!.zxid;
+        await s.writeSnapshot(header(z, []), [[...w.tree.records()]]);
+        return z;
+      };
+      await s.append(w.steps(30));
+      await snap();
+      await reopen();
+      await s.open();
+      const e2 = new Workload(25, 2).steps(20); // zxids of epoch 2: not consecutive with epoch 1's
+      await s.append(e2);
+      await s.truncateAfter(e2[9]!.zxid);
+      await s.append(new Workload(26, 3).steps(7));
+      const second = await snap();
+      await s.append(new Workload(27, 4).steps(4));
+      const expected = (await readAll(s)).filter((t) => t.zxid <= second).length;
+      assert.equal(expected, 30 + 10 + 7);
+      assert.deepEqual(await s.purge(1), { snapshots: 1, txns: expected });
+      assert.equal((await readAll(s)).length, 4);
+      const third = await snap();
+      assert.deepEqual(await s.purge(1), { snapshots: 1, txns: 4 });
+      assert.ok(third > second);
+      assert.deepEqual(await readAll(s), []);
+    });
+
     it('close waits for pending appends; afterwards operations fail with CLOSED', async () => {
       await s.open();
       const w = new Workload(22);
