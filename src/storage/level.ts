@@ -975,7 +975,7 @@ export class LevelStorage implements Storage {
       let nodes = 0;
       const put = async (): Promise<boolean> => {
         if (!stillWanted()) return false;
-        await w.append(enc.finish());
+        await w.append(enc.finishParts());
         index++;
         return true;
       };

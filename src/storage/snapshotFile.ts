@@ -38,11 +38,25 @@ export class ChunkFileWriter {
     return `${this.name}.tmp`;
   }
 
-  async append(value: Buffer): Promise<void> {
+  /** Appends one chunk value, given as consecutive parts (written before this resolves). */
+  async append(parts: readonly Buffer[]): Promise<void> {
+    let length = 0;
+    for (const p of parts) length += p.length;
     const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(value.length, 0);
-    await this.fh.writev([len, value]);
-    this.bytes += 4 + value.length;
+    len.writeUInt32BE(length, 0);
+    const all = [len, ...parts];
+    let written = (await this.fh.writev(all)).bytesWritten;
+    // A short write (rare for files: a signal, a full disk) continues where it stopped.
+    for (const b of all) {
+      if (written >= b.length) {
+        written -= b.length;
+        continue;
+      }
+      let off = written;
+      written = 0;
+      while (off < b.length) off += (await this.fh.write(b, off, b.length - off)).bytesWritten;
+    }
+    this.bytes += 4 + length;
   }
 
   /** Syncs and closes the file, moves it to its final name and syncs the directory; its length. */
