@@ -965,7 +965,12 @@ export class LevelStorage implements Storage {
    * `writingFiles` until the caller has written the end marker or given up (`release`).
    */
   private async writeChunks(zxid: bigint, chunks: AsyncIterable<SnapshotNode[]> | Iterable<SnapshotNode[]>, stillWanted: () => boolean): Promise<SnapshotEnd | undefined> {
-    const w = await ChunkFileWriter.create(this.snapDir, zxid);
+    // Failures of the file system (errno codes) say where; anything else passes as it is.
+    const fileFailure = (e: unknown): unknown => (!/^E[A-Z]+$/.test(String((e as NodeJS.ErrnoException)?.code)) ? e
+      : new StorageError('IO', `writing snapshot ${formatZxid(zxid)} to ${this.snapDir} failed (${(e as Error).message}); check the disk and the directory's permissions`, { cause: e }));
+    const w = await ChunkFileWriter.create(this.snapDir, zxid).catch((e: unknown) => {
+      throw fileFailure(e);
+    });
     this.writingFiles.add(w.temporaryName);
     this.writingFiles.add(w.name);
     let finished = false;
@@ -992,6 +997,8 @@ export class LevelStorage implements Storage {
       const bytes = await w.finish();
       finished = true;
       return { chunks: index, nodes, file: { id: w.id, bytes } };
+    } catch (e) {
+      throw fileFailure(e);
     } finally {
       this.writingFiles.delete(w.temporaryName);
       if (!finished) {

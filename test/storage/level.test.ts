@@ -339,6 +339,23 @@ describe('storage/level: LevelDB specifics', function () {
     });
   });
 
+  it('a snapshot that cannot be written as a file fails with IO, naming the folder; the log goes on and a later snapshot works', async () => {
+    const dir = tempDir();
+    const s = new LevelStorage(dir);
+    await s.open();
+    const w = new Workload(43);
+    await s.append(w.steps(20));
+    writeFileSync(join(dir, 'snapshots'), 'in the way');
+    const header = { zxid: w.lastZxid, time: 1, sessions: [] };
+    await assert.rejects(s.writeSnapshot(header, [[...w.tree.records()]]),
+      (e: unknown) => code('IO')(e) && /writing snapshot 0x[0-9a-f]+ to .*snapshots failed/.test((e as Error).message));
+    await s.append(w.steps(5));
+    rmSync(join(dir, 'snapshots'));
+    await s.writeSnapshot({ ...header, zxid: w.lastZxid }, [[...w.tree.records()]]);
+    assert.deepEqual((await s.snapshots()).map((x) => [x.zxid, x.status]), [[w.lastZxid, 'valid']]);
+    await s.close();
+  });
+
   it('read-only storage refuses writes', async () => {
     const dir = tempDir();
     const s = new LevelStorage(dir);
