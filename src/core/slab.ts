@@ -32,50 +32,68 @@ export class SlabAllocator {
   }
 }
 
-/** How many of a dense slab's values the tree still holds, of how many were copied into it. */
+/** A dense slab: values copied into it, and how many the tree held at the last passes. */
 interface DenseSlab {
-  live: number;
   total: number;
+  /** Values found in it by the last complete pass (all of them until a pass has seen it). */
+  live: number;
+  /** Values found in it by pass `pass` so far. */
+  seen: number;
+  pass: number;
 }
 
 /**
- * The slabs a tree's snapshot passes copy carved values into, with how many of their values the
- * tree still holds. A pass copies a value only when it shares a buffer it may be pinning: decoded
- * values (frames, log records), Node's Buffer pool, and dense slabs that have lost more than half
- * their values since. A value sitting in a dense slab that is still at least half live stays where
- * it is. Copying every carved value on every pass cost a 200k-node snapshot 40–70 ms of CPU and as
- * many new objects for the GC to promote, for values that had not moved since the last pass.
+ * The slabs a tree's snapshot passes copy carved values into. A pass copies a value only when it
+ * shares a buffer it may be pinning: decoded values (frames, log records), Node's Buffer pool, and
+ * dense slabs that the previous pass found less than half full of live values. A value sitting in
+ * a dense slab that is still at least half live stays where it is. Liveness is counted by the
+ * passes themselves (every pass visits every value), so applying txns does no bookkeeping; a slab
+ * emptied since the last pass is noticed by the next one, so a dead neighbour is pinned for at most
+ * two snapshot intervals. Copying every carved value on every pass cost a 200k-node snapshot
+ * 40–70 ms of CPU and as many new objects for the GC to promote, for values that had not moved.
  */
 export class DenseSlabs {
   private readonly slabs = new WeakMap<ArrayBufferLike, DenseSlab>();
   private readonly allocator = new SlabAllocator();
   private current: DenseSlab | undefined;
   private currentBuffer: ArrayBufferLike | undefined;
+  private pass = 0;
+
+  /** A new pass over the tree begins (its counts replace the previous pass's as it goes). */
+  beginPass(): void {
+    this.pass++;
+  }
 
   /** The value the tree should hold for `data`: `data` itself, or a copy in a dense slab. */
   repack(data: Uint8Array): Uint8Array {
     if (!isCarved(data)) return data;
     const from = this.slabs.get(data.buffer);
     if (from !== undefined) {
-      if (from.live * 2 >= from.total) return data;
-      from.live--;
+      if (from.pass !== this.pass) {
+        // First value of this slab in this pass: what the previous pass counted becomes its
+        // liveness (a slab that pass never reached, or a pass cut short, count as empty: the
+        // values are copied again, never left pinning).
+        from.live = from.pass === this.pass - 1 ? from.seen : 0;
+        from.seen = 0;
+        from.pass = this.pass;
+      }
+      if (from.live * 2 >= from.total) {
+        from.seen++;
+        return data;
+      }
     }
     const out = this.allocator.copy(data);
     if (!isCarved(out)) return out; // large: a buffer of its own
     if (out.buffer !== this.currentBuffer) {
       this.currentBuffer = out.buffer;
-      this.current = { live: 0, total: 0 };
+      this.current = { total: 0, live: 0, seen: 0, pass: this.pass };
       this.slabs.set(out.buffer, this.current);
     }
-    this.current!.live++;
-    this.current!.total++;
+    const c = this.current!;
+    c.total++;
+    c.live++;
+    c.seen++;
     return out;
-  }
-
-  /** The tree no longer holds `data` (replaced or deleted). */
-  release(data: Uint8Array): void {
-    const s = this.slabs.get(data.buffer);
-    if (s !== undefined) s.live--;
   }
 }
 

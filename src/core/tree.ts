@@ -165,7 +165,6 @@ export class DataTree {
   /** Sets the system config node's data (ensemble description); not replicated, each member writes its own view. */
   setSystemConfig(text: string): void {
     const n = this.nodes.get(SYSTEM_PATH + '/config')!;
-    this.dense.release(n.data);
     n.data = new TextEncoder().encode(text);
     n.stat.dataLength = n.data.length;
   }
@@ -365,7 +364,6 @@ export class DataTree {
   private removeNode(path: string, node: ZNode, parent: ZNode | undefined): void {
     this.nodes.delete(path);
     this.dataBytes -= node.data.length;
-    this.dense.release(node.data);
     if (parent) {
       parent.children.delete(basename(path));
       parent.sorted = null;
@@ -388,7 +386,6 @@ export class DataTree {
     const node = this.nodes.get(op.path);
     if (node === undefined) return undefined;
     this.dataBytes += op.data.length - node.data.length;
-    this.dense.release(node.data);
     node.data = op.data;
     node.stat.version = op.version;
     node.stat.mzxid = txn.zxid;
@@ -433,11 +430,12 @@ export class DataTree {
     // left out — replaying the log after the snapshot's zxid creates them — so a node deleted and
     // created again meanwhile is never written twice. (`start` is read when records() is called,
     // not at the first next(): a generator runs its body only then.)
-    // Values that share a buffer (decode slabs, Node's Buffer pool, dense slabs mostly emptied
-    // since) are copied into dense slabs as the snapshot passes: a long-lived value must not keep
-    // a slab of dead neighbours (a config node written between updates of a hot node pinned 8 KiB
+    // Values that share a buffer (decode slabs, Node's Buffer pool, dense slabs the last pass
+    // found mostly dead) are copied into dense slabs as the snapshot passes: a long-lived value
+    // must not keep a slab of dead neighbours (a config node written between updates of a hot node pinned 8 KiB
     // for its 100 bytes). The bytes are the same; readers copy them out, so nobody sees the swap.
     const dense = this.dense;
+    dense.beginPass();
     for (const [path, n] of this.nodes) {
       if (n.stat.czxid > start) continue;
       n.data = dense.repack(n.data);
@@ -452,7 +450,6 @@ export class DataTree {
     if (r.path === ROOT || r.path.startsWith(SYSTEM_PATH + '/') || r.path === SYSTEM_PATH) {
       const existing = this.nodes.get(r.path);
       if (existing) {
-        this.dense.release(existing.data);
         existing.data = r.data;
         existing.acl = internACL(r.acl);
         const kids = existing.stat.numChildren;
