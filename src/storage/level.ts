@@ -103,6 +103,20 @@ class LoggedZxids {
     else this.runs.push({ first: zxid, last: zxid });
   }
 
+  /**
+   * `count` zxids from `first` to `last` were logged, in order, after everything logged before:
+   * O(1) when they are consecutive (a group commit within one epoch), one by one otherwise.
+   */
+  addGroup(first: bigint, last: bigint, count: number, each: () => Iterable<bigint>): void {
+    if (last - first + 1n !== BigInt(count)) {
+      for (const z of each()) this.add(z);
+      return;
+    }
+    const r = this.runs[this.runs.length - 1];
+    if (r !== undefined && first === r.last + 1n) r.last = last;
+    else this.runs.push({ first, last });
+  }
+
   /** How many logged zxids are ≤ `zxid`. */
   countUpTo(zxid: bigint): number {
     let n = 0n;
@@ -893,7 +907,9 @@ export class LevelStorage implements Storage {
       return;
     }
     this.lastAppended = last;
-    for (const p of accepted) for (const t of p.txns) this.logged.add(t.zxid);
+    this.logged.addGroup(accepted[0]!.txns[0]!.zxid, last, keys.length, function* () {
+      for (const p of accepted) for (const t of p.txns) yield t.zxid;
+    });
     this.counters.batches++;
     this.counters.txns += keys.length;
     for (const p of accepted) p.resolve();
