@@ -1,4 +1,6 @@
-import type { ACL } from './acl.js';
+import type { ACL, AuthId } from './acl.js';
+import type { CreateMode } from './createMode.js';
+import type { MultiOpRequest, Request, RequestOp } from './request.js';
 import { SlabAllocator } from './slab.js';
 import type { ErrorCode } from './errors.js';
 import type { CheckTxn, CreateTxn, DeleteTxn, NodeKind, SetDataTxn, Txn, TxnOp } from './txn.js';
@@ -313,17 +315,22 @@ class SlabFull extends Error {}
  * (the txns section of a binary message). Throws TxnCodecError if any element is not a txn.
  */
 export function encodeTxnList(txns: readonly Txn[]): Buffer {
+  return encodeList(txns, wTxn);
+}
+
+/** `varint count | count × (varint length | item written by `write`)`, in one buffer of its own. */
+function encodeList<T>(items: readonly T[], write: (item: T) => void): Buffer {
   pos = 0;
-  const ends: number[] = new Array(txns.length);
-  for (let i = 0; i < txns.length; i++) {
-    wTxn(txns[i]!);
+  const ends: number[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    write(items[i]!);
     ends[i] = pos;
   }
-  let size = varintSize(txns.length);
-  for (let i = 0, start = 0; i < txns.length; start = ends[i]!, i++) size += varintSize(ends[i]! - start) + ends[i]! - start;
+  let size = varintSize(items.length);
+  for (let i = 0, start = 0; i < items.length; start = ends[i]!, i++) size += varintSize(ends[i]! - start) + ends[i]! - start;
   const out = Buffer.allocUnsafe(size);
-  let at = putVarint(out, 0, txns.length);
-  for (let i = 0, start = 0; i < txns.length; start = ends[i]!, i++) {
+  let at = putVarint(out, 0, items.length);
+  for (let i = 0, start = 0; i < items.length; start = ends[i]!, i++) {
     at = putVarint(out, at, ends[i]! - start);
     at += buf.copy(out, at, start, ends[i]!);
   }
@@ -578,18 +585,205 @@ export function decodeTxn(b: Uint8Array, start = 0, end = b.length): Txn {
  * TxnCodecError when malformed (an empty list too: nobody sends one).
  */
 export function decodeTxnList(b: Uint8Array, start = 0, end = b.length): Txn[] {
+  return decodeList(b, start, end, rTxn, 'txn');
+}
+
+/** A list in the form of encodeList that fills `b[start, end)` exactly (never empty). */
+function decodeList<T>(b: Uint8Array, start: number, end: number, read: (r: Reader, end: number) => T, what: string): T[] {
   const buffer = asBuffer(b);
   if (start < 0 || end > buffer.length || start > end) throw new TxnCodecError('bad region');
   const r = new Reader(buffer, start, end);
-  // Every txn takes more than 2 bytes: a hostile count cannot make us allocate much.
+  // Every item takes more than 2 bytes: a hostile count cannot make us allocate much.
   const count = r.count(3);
-  if (count === 0) throw new TxnCodecError('empty txn list');
-  const txns: Txn[] = new Array(count);
+  if (count === 0) throw new TxnCodecError(`empty ${what} list`);
+  const items: T[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const len = r.varint();
     r.need(len);
-    txns[i] = rTxn(r, r.pos + len);
+    items[i] = read(r, r.pos + len);
   }
   if (r.pos !== end) throw new TxnCodecError(`${end - r.pos} trailing bytes`);
-  return txns;
+  return items;
+}
+
+// ------------------------------------------------------------------ forwarded requests
+
+/**
+ * Requests a follower forwards to the leader (the `reqs` of a REQUEST message), in the same style:
+ *
+ *   u8 version (1) | u64 sessionId | num cxid | varint n × (str scheme, str id) | u8 op | op fields
+ *
+ * Op fields: create path, data, acl, num mode, num ttl; delete and check path, num version;
+ * setData path, data, num version; setACL path, acl, num version; multi varint n × sub-op
+ * (create, delete, setData, check); createSession num timeoutMs, str origin; closeSession str
+ * reason; reap path, u8 ttl (0/1). Fields are what the request types declare; decoded values have
+ * exactly those, and the leader's prep still validates them as it validates any request.
+ */
+const REQ_VERSION = 1;
+const RQ_CREATE = 1;
+const RQ_DELETE = 2;
+const RQ_SET_DATA = 3;
+const RQ_SET_ACL = 4;
+const RQ_CHECK = 5;
+const RQ_MULTI = 6;
+const RQ_CREATE_SESSION = 7;
+const RQ_CLOSE_SESSION = 8;
+const RQ_REAP = 9;
+
+function wReqOp(op: RequestOp, inMulti: boolean): void {
+  if (op === null || typeof op !== 'object') throw new TxnCodecError('request op is not an object');
+  switch (op.type) {
+    case 'create':
+      wU8(RQ_CREATE);
+      wStr(op.path);
+      wBytes(op.data);
+      wAcl(op.acl);
+      wNum(op.mode);
+      wNum(op.ttl);
+      return;
+    case 'delete':
+      wU8(RQ_DELETE);
+      wStr(op.path);
+      wNum(op.version);
+      return;
+    case 'setData':
+      wU8(RQ_SET_DATA);
+      wStr(op.path);
+      wBytes(op.data);
+      wNum(op.version);
+      return;
+    case 'check':
+      wU8(RQ_CHECK);
+      wStr(op.path);
+      wNum(op.version);
+      return;
+  }
+  if (inMulti) throw new TxnCodecError(`bad multi sub-op ${String(op.type)}`);
+  switch (op.type) {
+    case 'setACL':
+      wU8(RQ_SET_ACL);
+      wStr(op.path);
+      wAcl(op.acl);
+      wNum(op.version);
+      return;
+    case 'multi':
+      wU8(RQ_MULTI);
+      if (!Array.isArray(op.ops)) throw new TxnCodecError('multi ops is not a list');
+      wVarint(op.ops.length);
+      for (const sub of op.ops) wReqOp(sub, true);
+      return;
+    case 'createSession':
+      wU8(RQ_CREATE_SESSION);
+      wNum(op.timeoutMs);
+      wStr(op.origin);
+      return;
+    case 'closeSession':
+      wU8(RQ_CLOSE_SESSION);
+      wStr(op.reason);
+      return;
+    case 'reap':
+      wU8(RQ_REAP);
+      wStr(op.path);
+      if (typeof op.ttl !== 'boolean') throw new TxnCodecError('reap ttl is not a boolean');
+      wU8(op.ttl ? 1 : 0);
+      return;
+    default:
+      throw new TxnCodecError(`unknown request op type ${String((op as { type?: unknown }).type)}`);
+  }
+}
+
+function wRequest(req: Request): void {
+  if (req === null || typeof req !== 'object' || !Array.isArray(req.auth)) throw new TxnCodecError('not a request');
+  wU8(REQ_VERSION);
+  wU64(req.sessionId);
+  wNum(req.cxid);
+  wVarint(req.auth.length);
+  for (const a of req.auth) {
+    wStr(a.scheme);
+    wStr(a.id);
+  }
+  wReqOp(req.op, false);
+}
+
+function rReqOp(r: Reader, inMulti: boolean): RequestOp {
+  const type = r.u8();
+  switch (type) {
+    case RQ_CREATE: {
+      const path = r.str();
+      const data = r.bytes();
+      const acl = r.acl() as ACL[];
+      const mode = r.num() as CreateMode;
+      return { type: 'create', path, data, acl, mode, ttl: r.num() };
+    }
+    case RQ_DELETE: {
+      const path = r.str();
+      return { type: 'delete', path, version: r.num() };
+    }
+    case RQ_SET_DATA: {
+      const path = r.str();
+      const data = r.bytes();
+      return { type: 'setData', path, data, version: r.num() };
+    }
+    case RQ_CHECK: {
+      const path = r.str();
+      return { type: 'check', path, version: r.num() };
+    }
+  }
+  if (inMulti) throw new TxnCodecError(`bad multi sub-op type ${type}`);
+  switch (type) {
+    case RQ_SET_ACL: {
+      const path = r.str();
+      const acl = r.acl() as ACL[];
+      return { type: 'setACL', path, acl, version: r.num() };
+    }
+    case RQ_MULTI: {
+      const n = r.count(2);
+      const ops: MultiOpRequest[] = new Array(n);
+      for (let i = 0; i < n; i++) ops[i] = rReqOp(r, true) as MultiOpRequest;
+      return { type: 'multi', ops };
+    }
+    case RQ_CREATE_SESSION: {
+      const timeoutMs = r.num();
+      return { type: 'createSession', timeoutMs, origin: r.str() };
+    }
+    case RQ_CLOSE_SESSION: {
+      const reason = r.str();
+      if (reason !== 'close' && reason !== 'expire') throw new TxnCodecError(`bad closeSession reason ${reason}`);
+      return { type: 'closeSession', reason };
+    }
+    case RQ_REAP: {
+      const path = r.str();
+      const ttl = r.u8();
+      if (ttl > 1) throw new TxnCodecError('bad reap flag');
+      return { type: 'reap', path, ttl: ttl === 1 };
+    }
+    default:
+      throw new TxnCodecError(`bad request op type ${type}`);
+  }
+}
+
+function rRequest(r: Reader, end: number): Request {
+  const version = r.u8();
+  if (version !== REQ_VERSION) throw new TxnCodecError(`unknown request encoding version ${version}`);
+  const sessionId = r.u64();
+  const cxid = r.num();
+  const n = r.count(2);
+  const auth: AuthId[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const scheme = r.str();
+    auth[i] = { scheme, id: r.str() };
+  }
+  const op = rReqOp(r, false);
+  if (r.pos !== end) throw new TxnCodecError(`${end - r.pos} trailing bytes`);
+  return { sessionId, cxid, op, auth };
+}
+
+/** A list of forwarded requests (see above), in one buffer of its own. Throws TxnCodecError for anything else. */
+export function encodeRequestList(reqs: readonly Request[]): Buffer {
+  return encodeList(reqs, wRequest);
+}
+
+/** Decodes a list of encodeRequestList filling `b[start, end)` exactly; TxnCodecError when malformed. */
+export function decodeRequestList(b: Uint8Array, start = 0, end = b.length): Request[] {
+  return decodeList(b, start, end, rRequest, 'request');
 }

@@ -28,6 +28,23 @@ describe('core/codec: messages carrying txns go in the binary form', () => {
     assert.deepStrictEqual(decodeMessage(new Uint8Array(b)), msg, 'from a plain Uint8Array too');
   });
 
+  it('a REQUEST (requests a follower forwards) round-trips in the binary form and is still a valid ZAB message', () => {
+    const reqs = [
+      { sessionId: 0x0123456789abcdefn, cxid: 7, auth: [{ scheme: 'ip', id: '127.0.0.1' }], op: { type: 'create', path: '/q', data: bytes(1, 2), acl: [...Ids.OPEN_ACL_UNSAFE], mode: 3, ttl: 0 } },
+      { sessionId: 5n, cxid: 8, auth: [], op: { type: 'setData', path: '/q', data: bytes(9), version: -1 } },
+    ];
+    const msg = { t: 'request', epoch: 4, reqs };
+    const b = encodeMessage(msg);
+    assert.deepEqual([b[0], b[1]], [0xc1, 2]);
+    const back = decodeMessage(b);
+    assert.deepStrictEqual(back, msg);
+    assert.ok(isValidZabMessage(back));
+    assert.ok(b.length < encode(msg).length);
+    const odd = { t: 'request', epoch: 4, reqs: [{ ...reqs[0]!, op: { type: 'unknown-op' } }] };
+    assert.notEqual(encodeMessage(odd)[0], 0xc1, 'requests the binary form cannot carry stay msgpack');
+    assert.deepStrictEqual(decodeMessage(encodeMessage(odd)), odd);
+  });
+
   it('is smaller than the msgpack map form', () => {
     const msg = { t: 'proposal', epoch: 3, txns: txns.slice(0, 1), c: 1, s: 1 };
     assert.ok(encodeMessage(msg).length < encode(msg).length);
@@ -53,7 +70,8 @@ describe('core/codec: messages carrying txns go in the binary form', () => {
     };
     assert.throws(() => decodeMessage(withHead({ t: 'proposal', txns: [] })), 'a head that has txns already');
     assert.throws(() => decodeMessage(withHead([1, 2])), 'a head that is not an object');
-    assert.throws(() => decodeMessage(bytes(0xc1, 2, 1, 0x80, 1, 0)), 'an unknown version');
+    assert.throws(() => decodeMessage(bytes(0xc1, 3, 1, 0x80, 1, 0)), 'an unknown kind');
+    assert.throws(() => decodeMessage(bytes(0xc1, 0, 1, 0x80, 1, 0)), 'kind 0');
     let accepted = 0;
     for (let i = 0; i < 20_000; i++) {
       const s = Buffer.from(good);

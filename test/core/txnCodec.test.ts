@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { Ids } from '../../src/core/acl.js';
 
 import type { Txn, TxnOp } from '../../src/core/txn.js';
-import { decodeTxn, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
+import type { Request, RequestOp } from '../../src/core/request.js';
+import { decodeRequestList, decodeTxn, encodeRequestList, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
 
 import { mulberry32 } from '../../src/testing/random.js';
 import { Workload } from '../storage/workload.js';
@@ -142,5 +143,62 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
     }
     assert.ok(decoded > 0, 'some mutations still decode (to other values)');
   });
-});
 
+  describe('forwarded requests', () => {
+    const reqOps: RequestOp[] = [
+      { type: 'create', path: '/a', data: bytes(1, 2, 3), acl: [...Ids.OPEN_ACL_UNSAFE], mode: 0, ttl: 0 },
+      { type: 'create', path: '/é/日本', data: new Uint8Array(70_000).fill(4), acl: [{ perms: 31, scheme: 'digest', id: 'bob:ßß=' }], mode: 6, ttl: 2 ** 40 },
+      { type: 'delete', path: '/a', version: -1 },
+      { type: 'setData', path: '/a', data: bytes(0xff), version: 2 ** 31 - 1 },
+      { type: 'setACL', path: '/a', acl: [...Ids.READ_ACL_UNSAFE], version: 3 },
+      { type: 'check', path: '/a', version: 0 },
+      { type: 'multi', ops: [] },
+      { type: 'multi', ops: [
+        { type: 'create', path: '/m', data: bytes(1), acl: [...Ids.OPEN_ACL_UNSAFE], mode: 2, ttl: 0 },
+        { type: 'setData', path: '/m', data: bytes(2), version: 1 },
+        { type: 'check', path: '/m', version: -1 },
+        { type: 'delete', path: '/m', version: 0 },
+      ] },
+      { type: 'createSession', timeoutMs: 30_000, origin: '::ffff:127.0.0.1' },
+      { type: 'closeSession', reason: 'expire' },
+      { type: 'closeSession', reason: 'close' },
+      { type: 'reap', path: '/c', ttl: true },
+      { type: 'reap', path: '/d', ttl: false },
+    ];
+    const reqs: Request[] = reqOps.map((op, i) => ({ sessionId: BigInt(i) << 40n, cxid: i - 3, auth: i % 2 ? [{ scheme: 'ip', id: '10.0.0.1' }, { scheme: 'digest', id: 'u:p' }] : [], op }));
+
+    it('round-trip every op type exactly, as a list', () => {
+      assert.deepStrictEqual(decodeRequestList(encodeRequestList(reqs)), reqs);
+      for (const r of reqs) assert.deepStrictEqual(decodeRequestList(encodeRequestList([r])), [r]);
+    });
+
+    it('refuses what is not a request with TxnCodecError', () => {
+      const base = reqs[0]!;
+      for (const bad of [null, {}, { ...base, auth: 'x' }, { ...base, op: null }, { ...base, op: { type: 'bogus' } }, { ...base, sessionId: -1n },
+        { ...base, cxid: 1n }, { ...base, op: { ...base.op, path: 5 } }, { ...base, op: { type: 'multi', ops: [{ type: 'setACL', path: '/a', acl: [], version: 1 }] } },
+        { ...base, op: { type: 'reap', path: '/a', ttl: 1 } }, { ...base, auth: [{ scheme: 1, id: 'x' }] }]) {
+        assert.throws(() => encodeRequestList([bad as Request]), TxnCodecError);
+      }
+    });
+
+    it('hostile bytes: truncations, mutations and garbage throw TxnCodecError, never anything else', () => {
+      const random = mulberry32(8);
+      const good = encodeRequestList(reqs.filter((r) => r.op.type !== 'create' || r.op.data.length < 100));
+      for (let n = 0; n < good.length; n++) assert.throws(() => decodeRequestList(good.subarray(0, n)), TxnCodecError, `truncated at ${n}`);
+      assert.throws(() => decodeRequestList(Buffer.concat([good, bytes(0)])), TxnCodecError, 'trailing byte');
+      let decoded = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const s = Buffer.from(good);
+        const flips = 1 + Math.floor(random() * 4);
+        for (let k = 0; k < flips; k++) s[Math.floor(random() * s.length)] = Math.floor(random() * 256);
+        try {
+          decodeRequestList(s);
+          decoded++;
+        } catch (e) {
+          assert.ok(e instanceof TxnCodecError, `mutation ${i}: ${(e as Error).stack}`);
+        }
+      }
+      assert.ok(decoded > 0, 'some mutations still decode (to other values)');
+    });
+  });
+});
