@@ -54,7 +54,7 @@ interface DenseSlab {
  */
 export class DenseSlabs {
   private readonly slabs = new WeakMap<ArrayBufferLike, DenseSlab>();
-  private readonly allocator = new SlabAllocator();
+  private allocator = new SlabAllocator();
   private current: DenseSlab | undefined;
   private currentBuffer: ArrayBufferLike | undefined;
   private pass = 0;
@@ -62,6 +62,9 @@ export class DenseSlabs {
   /** A new pass over the tree begins (its counts replace the previous pass's as it goes). */
   beginPass(): void {
     this.pass++;
+    // Each pass fills slabs of its own, so that a slab's counts belong to one pass.
+    this.allocator = new SlabAllocator();
+    this.currentBuffer = undefined;
   }
 
   /** The value the tree should hold for `data`: `data` itself, or a copy in a dense slab. */
@@ -71,8 +74,8 @@ export class DenseSlabs {
     if (from !== undefined) {
       if (from.pass !== this.pass) {
         // First value of this slab in this pass: what the previous pass counted becomes its
-        // liveness (a slab that pass never reached, or a pass cut short, count as empty: the
-        // values are copied again, never left pinning).
+        // liveness. A slab that pass never reached counts as empty and one a pass cut short
+        // counted only in part: their values are copied again rather than left pinning.
         from.live = from.pass === this.pass - 1 ? from.seen : 0;
         from.seen = 0;
         from.pass = this.pass;
