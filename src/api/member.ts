@@ -923,7 +923,7 @@ export class Member extends EventEmitter<MemberEvents> {
     }
     const timeoutMs = Math.round(Math.min(this.maxSessionTimeoutMs, Math.max(this.minSessionTimeoutMs, requested)));
     this.checkOriginLimit(origin);
-    const readOnly = options.canBeReadOnly === true && origin === LOCAL_ORIGIN;
+    const readOnly = options.canBeReadOnly === true;
     const waitMs = options.connectTimeoutMs ?? timeoutMs;
     if (readOnly && !this.zab.serving) {
       // Wait as long as a follower waits for a silent leader (syncLimit ticks), then settle for a
@@ -1378,25 +1378,36 @@ export class Member extends EventEmitter<MemberEvents> {
     (this.remoteServer ??= new RemoteSessionServer(this)).accept(conn);
   }
 
-  /** @internal a new remote session: created like a local one, its events and state go to `sink`. */
-  async createRemoteSession(requestedTimeoutMs: number, origin: string, sink: SessionSink): Promise<{ id: bigint; timeoutMs: number }> {
-    const s = await this.newSession({ sessionTimeoutMs: requestedTimeoutMs, connectTimeoutMs: 0 }, origin, []);
+  /**
+   * @internal a new remote session: created like a local one, its events and state go to `sink`.
+   * With `readOnly` (the client's canBeReadOnly) a member without a quorum waits `syncLimit` ticks
+   * for one, then opens the session read-only on its own tree (`readOnly` in the answer); it is
+   * created in the ensemble once the member has a quorum again.
+   */
+  async createRemoteSession(requestedTimeoutMs: number, origin: string, sink: SessionSink, readOnly = false): Promise<{ id: bigint; timeoutMs: number; readOnly: boolean }> {
+    const waitMs = readOnly ? this.tickMs * (this.config.syncLimit ?? DEFAULTS.syncLimit) : 0;
+    const s = await this.newSession({ sessionTimeoutMs: requestedTimeoutMs, connectTimeoutMs: waitMs, canBeReadOnly: readOnly }, origin, []);
     s.sink = sink;
+    if (s.provisional) return { id: s.id, timeoutMs: s.timeoutMs, readOnly: true };
     if (s.suspendedAt !== undefined || !this.serving) {
       this.failSession(s, 'CONNECTIONLOSS', 'SUSPENDED');
       throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} stopped serving`);
     }
     this.touchRemote(s.id);
-    return { id: s.id, timeoutMs: s.timeoutMs };
+    return { id: s.id, timeoutMs: s.timeoutMs, readOnly: false };
   }
 
   /**
    * @internal re-attaches an existing session to a remote client (after its member was lost or
    * its connection dropped). The caller checked the session password; `lastZxid` is the newest
-   * state the client saw, which this member's tree must not be behind (ZooKeeper's rule).
+   * state the client saw, which this member's tree must not be behind (ZooKeeper's rule). With
+   * `readOnly` (canBeReadOnly), a member without a quorum attaches a session its tree knows
+   * read-only (`readOnly` in the answer) and ends the connection once it has a quorum again, so
+   * that the client re-attaches as a full session.
    */
-  attachRemoteSession(sid: bigint, origin: string, lastZxid: bigint, sink: SessionSink): { timeoutMs: number } {
-    if (!this.serving) throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not serving (state ${this.state})`);
+  attachRemoteSession(sid: bigint, origin: string, lastZxid: bigint, sink: SessionSink, readOnly = false): { timeoutMs: number; readOnly: boolean } {
+    const serving = this.serving;
+    if (!serving && !readOnly) throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is not serving (state ${this.state})`);
     if (this.tree.lastZxid < lastZxid) {
       throw new KeeperError('CONNECTIONLOSS', undefined, `member ${this.id} is behind the client (at ${formatZxid(this.tree.lastZxid)}, client saw ${formatZxid(lastZxid)}); try another member`);
     }
@@ -1411,17 +1422,17 @@ export class Member extends EventEmitter<MemberEvents> {
     this.checkOriginLimit(origin);
     const s: LocalSession = {
       id: sid, timeoutMs: e.timeoutMs, origin, auth: [{ scheme: 'ip', id: origin }],
-      sink, pending: new Map(), cxid: 0, lastZxid, lastTouch: this.clock.now(), suspendedAt: undefined,
-      closing: false, lostLocally: false, created: true, syncs: new Map(), readOnly: false, provisional: false,
+      sink, pending: new Map(), cxid: 0, lastZxid, lastTouch: this.clock.now(), suspendedAt: serving ? undefined : this.clock.now(),
+      closing: false, lostLocally: false, created: true, syncs: new Map(), readOnly, provisional: false,
     };
     this.local.set(sid, s);
     this.touchRemote(sid);
-    return { timeoutMs: e.timeoutMs };
+    return { timeoutMs: e.timeoutMs, readOnly: !serving };
   }
 
   /** @internal re-registers a remote session's watches relative to what it saw last (SetWatches). */
   setWatchesFor(sid: bigint, set: WatchSet): void {
-    this.setWatches(this.sessionFor(sid), set);
+    this.setWatches(this.sessionFor(sid, true), set);
   }
 
   /** @internal the client of a remote session is gone from this member: forget the session here (it expires unless the client re-attaches). */
@@ -1488,8 +1499,15 @@ export class Member extends EventEmitter<MemberEvents> {
 
   /** @internal a remote client closes its session (request id `cxid`); answered once the closeSession txn applied. */
   remoteCloseFor(sid: bigint, cxid: number, reply: Reply<ApplyResult>): void {
-    const s = this.sessionFor(sid);
+    const s = this.sessionFor(sid, true);
     this.takeRemoteCxid(s, cxid);
+    if (s.provisional || !this.zab.serving || s.suspendedAt !== undefined) {
+      // Read-only (sessionFor let it through): the ensemble cannot be told now, or never knew the
+      // session; closed for the client, it expires in the ensemble after its timeout.
+      reply.resolve({ ok: true, op: 'closeSession' });
+      this.failSession(s, 'SESSIONEXPIRED', 'CLOSED');
+      return;
+    }
     s.closing = true;
     s.pending.set(cxid, reply);
     this.submit({ sessionId: sid, cxid, op: { type: 'closeSession', reason: 'close' }, auth: [] });

@@ -35,7 +35,10 @@ export interface SessionOptions {
    * after its timeout, as a suspended one). Opened while there is no quorum, it is `READ_ONLY`
    * after `syncLimit` ticks instead of waiting, and becomes a session of the ensemble (same id,
    * `CONNECTED`, watches registered relative to what it read) once there is one. Remote sessions
-   * (`connect()`) ignore it: they wait for a serving member.
+   * (`connect()`): every member is asked for a read-write session first, then a member without a
+   * quorum may serve it `READ_ONLY`; while `READ_ONLY` the client looks for a member that serves
+   * it read-write and moves there (`RECONNECTED`); when its member gets a quorum back the client
+   * re-attaches read-write (`SUSPENDED` → `RECONNECTED`).
    */
   canBeReadOnly?: boolean;
   /** How long `member.session()` / `connect()` waits for a serving member before failing (default: the session timeout). */

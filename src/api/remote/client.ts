@@ -164,6 +164,13 @@ class RemoteClient implements SessionBackend {
   private beatMs = 1000;
   private suspendedAt = 0;
   private lostReason = '';
+  /** Served read-only now (canBeReadOnly; the member has no quorum): READ_ONLY. */
+  private readOnly = false;
+  /** The ensemble knows the session (it was served read-write once): other members can take it over. */
+  private known = false;
+  /** While READ_ONLY: looks for a member that serves the session read-write (ZooKeeper's pingRwServer). */
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  private probing = false;
 
   constructor(
     private readonly addresses: string[],
@@ -187,7 +194,9 @@ class RemoteClient implements SessionBackend {
         const left = deadline - Date.now();
         if (left < MIN_ATTEMPT_MS && round > 0) break;
         const address = this.addresses[i]!;
-        const a = await this.attempt(address, Math.min(Math.max(left, MIN_ATTEMPT_MS), 5000), undefined);
+        // A read-write member first: every member is asked once before one without a quorum may
+        // serve the session read-only (canBeReadOnly).
+        const a = await this.attempt(address, Math.min(Math.max(left, MIN_ATTEMPT_MS), 5000), undefined, round > 0 && this.canBeReadOnly);
         if (a.ok) return this.session;
         if (!a.retry) throw new KeeperError(a.code, undefined, `${address}: ${a.message}`);
         const refusal = a.code !== 'CONNECTIONLOSS' || !/^no answer within|closed the connection/.test(a.message);
@@ -201,8 +210,12 @@ class RemoteClient implements SessionBackend {
     throw new KeeperError('CONNECTIONLOSS', undefined, `no member accepted the session within ${connectTimeoutMs} ms (${why || 'no attempt finished'})`);
   }
 
-  /** One connection attempt: a new session (sessionId undefined) or a re-attach. */
-  private async attempt(address: string, timeoutMs: number, sessionId: bigint | undefined): Promise<Attempt> {
+  private get canBeReadOnly(): boolean {
+    return this.options.canBeReadOnly === true;
+  }
+
+  /** One connection attempt: a new session (sessionId undefined) or a re-attach; `readOnly`: a member without a quorum may serve it read-only. */
+  private async attempt(address: string, timeoutMs: number, sessionId: bigint | undefined, readOnly = false): Promise<Attempt> {
     let link: ClientLink;
     try {
       link = await this.transport.connect(address, { timeoutMs });
@@ -215,6 +228,7 @@ class RemoteClient implements SessionBackend {
       hello.password = this.password;
       hello.watches = this.session._watchSet();
     }
+    if (readOnly) hello.readOnly = true;
     return new Promise<Attempt>((resolve) => {
       let done = false;
       const finish = (a: Attempt): void => {
@@ -267,11 +281,14 @@ class RemoteClient implements SessionBackend {
     this.session = new Session(this.sid, this.timeoutMs, this, this.options.retry);
     this.current = this.addresses.indexOf(address);
     this.adopt(link, m);
+    if (this.readOnly) this.session._setState('READ_ONLY');
   }
 
   /** Makes `link` the session's connection. */
   private adopt(link: ClientLink, m: ConnectedMessage): void {
     this.link = link;
+    this.readOnly = m.readOnly === true;
+    if (!this.readOnly) this.known = true;
     this.window = m.window;
     if (m.maxDataBytes !== undefined) this.maxDataBytes = Math.min(m.maxDataBytes, MAX_CLIENT_DATA_BYTES);
     if (m.zxid > this.lastZxid) this.lastZxid = m.zxid;
@@ -283,21 +300,73 @@ class RemoteClient implements SessionBackend {
     this.startHeartbeat();
   }
 
-  /** A re-attach succeeded: resend what is unanswered, then RECONNECTED. Runs before any later message on `link`. */
+  /**
+   * A re-attach succeeded: resend what is unanswered, then RECONNECTED (READ_ONLY when the member
+   * serves it read-only). Also the end of a probe from READ_ONLY: the read-only connection is
+   * replaced. Runs before any later message on `link`.
+   */
   private reattached(link: ClientLink, m: ConnectedMessage, address: string): void {
-    if (this.phase !== 'suspended') {
+    const fromReadOnly = this.phase === 'connected' && this.readOnly && this.probing && m.readOnly !== true;
+    if (this.phase !== 'suspended' && !fromReadOnly) {
       link.close();
       return;
     }
+    const old = this.link;
     this.current = this.addresses.indexOf(address);
     this.adopt(link, m);
+    old?.close();
     this.writesInFlight = 0;
     for (const p of this.pending.values()) {
       if (p.write) this.writesInFlight++;
       link.send(p.msg);
     }
     this.drainQueue();
-    this.session._setState('RECONNECTED');
+    if (this.readOnly) {
+      this.session._setState('READ_ONLY');
+      this.scheduleProbe();
+    } else {
+      this.stopProbe();
+      this.session._setState('RECONNECTED');
+    }
+  }
+
+  /**
+   * READ_ONLY on a session the ensemble knows: asks the other members, one at a time, whether one
+   * serves it read-write, and moves there when one does. A session opened read-only (never
+   * served read-write) is known to its member only: it stays there until that member has a quorum.
+   */
+  private scheduleProbe(): void {
+    if (this.probeTimer || !this.known || this.addresses.length < 2) return;
+    const every = Math.min(1000, Math.max(100, Math.floor(this.timeoutMs / 6)));
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.probe().finally(() => {
+        if (this.phase === 'connected' && this.readOnly) this.scheduleProbe();
+      });
+    }, every);
+    this.probeTimer.unref?.();
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const n = this.addresses.length;
+      for (let i = 1; i < n && this.phase === 'connected' && this.readOnly; i++) {
+        const address = this.addresses[(Math.max(0, this.current) + i) % n]!;
+        const a = await this.attempt(address, Math.min(1000, Math.max(MIN_ATTEMPT_MS, this.timeoutMs / 3)), this.sid);
+        if (a.ok) return;
+        // A member with a quorum that does not know a session the ensemble had: it expired there.
+        if (a.code === 'SESSIONEXPIRED' && this.phase === 'connected') return this.toLost('the ensemble says the session expired', true);
+      }
+    } finally {
+      this.probing = false;
+    }
   }
 
   private startHeartbeat(): void {
@@ -335,6 +404,8 @@ class RemoteClient implements SessionBackend {
     const link = this.link;
     this.link = undefined;
     link?.close();
+    this.stopProbe();
+    this.readOnly = false;
     this.phase = 'suspended';
     this.suspendedAt = Date.now();
     this.lostReason = reason;
@@ -351,7 +422,8 @@ class RemoteClient implements SessionBackend {
         const left = deadline - Date.now();
         if (left <= 0) break;
         const address = this.addresses[(Math.max(0, this.current) + i) % n]!;
-        const a = await this.attempt(address, Math.min(left, Math.max(200, this.timeoutMs / 3)), this.sid);
+        // Read-write first: every member is asked once before one may serve it read-only.
+        const a = await this.attempt(address, Math.min(left, Math.max(200, this.timeoutMs / 3)), this.sid, round > 0 && this.canBeReadOnly);
         if (a.ok) return;
         if (this.phase !== 'suspended') return;
         if (a.code === 'SESSIONEXPIRED') return this.toLost('the ensemble says the session expired', true);
@@ -380,6 +452,7 @@ class RemoteClient implements SessionBackend {
   /** Closes the connection and settles every outstanding request. */
   private shutdown(settle: (p: Pending) => void): void {
     this.stopHeartbeat();
+    this.stopProbe();
     const link = this.link;
     this.link = undefined;
     link?.close();
@@ -412,6 +485,7 @@ class RemoteClient implements SessionBackend {
           this.toLost('the ensemble says the session expired', true);
           return;
         case 'bye':
+          if (m.zxid !== undefined && m.zxid > this.lastZxid) this.lastZxid = m.zxid;
           this.connectionLost(m.reason);
           return;
         default:

@@ -13,17 +13,20 @@ import type { WatchSet } from '../session.js';
  *
  *   client → member
  *     { t:'connect', v:1, timeoutMs, lastZxid, auth:[{scheme,credentials}],
- *       sessionId?, password?, watches? }      first message; with sessionId: re-attach
+ *       sessionId?, password?, watches?, readOnly? }   first message; with sessionId: re-attach;
+ *                                                   readOnly: a member without a quorum may serve it read-only
  *     { t:'req', xid, op, … }                     one request, xid > every earlier xid of the session
  *     { t:'ping' }                                heartbeat (every timeout/3)
  *   member → client
- *     { t:'connected', sessionId, timeoutMs, password, zxid, member, window }
+ *     { t:'connected', sessionId, timeoutMs, password, zxid, member, window, readOnly? }
+ *                                                 readOnly: served read-only (this member has no quorum)
  *     { t:'refused', code, retry, message }       then closes; retry: another member may accept
  *     { t:'res', xid, zxid, v }                   result (a write's is its ApplyResult, ok or not)
  *     { t:'res', xid, zxid, e: { code, path?, message, results? } }   request refused
  *     { t:'ev', type, path, zxid? }               watch event, in zxid order with the results
  *     { t:'pong' }
- *     { t:'bye', reason }                         this member stops serving the session; try another
+ *     { t:'bye', reason, zxid? }                  this member stops serving the session; try another
+ *                                                 (zxid: re-attach only to a member at least this far)
  *     { t:'expired' }                             the session expired (or was closed elsewhere)
  *
  * A member never answers a request with CONNECTIONLOSS: when it cannot serve one it ends the
@@ -60,6 +63,8 @@ export interface ConnectMessage {
   sessionId?: bigint;
   password?: Uint8Array;
   watches?: WatchSet;
+  /** The client accepts being served read-only by a member without a quorum (canBeReadOnly). */
+  readOnly?: boolean;
 }
 
 export type ClientMessage = ConnectMessage | ClientRequest | { t: 'ping' };
@@ -75,6 +80,11 @@ export interface ConnectedMessage {
   window: number;
   /** The member's per-znode data limit (clients check requests against it before sending). */
   maxDataBytes?: number;
+  /**
+   * Served read-only: the member has no quorum; reads answer from its tree, writes and sync fail
+   * with NOTREADONLY. The member ends the connection ('bye') when it has a quorum again.
+   */
+  readOnly?: boolean;
 }
 
 export interface WireError { code: ErrorCode; path?: string; message: string; results?: OpResult[] }
@@ -86,7 +96,7 @@ export type MemberMessage =
   | { t: 'res'; xid: number; zxid: bigint; e: WireError }
   | { t: 'ev'; type: WatchEventType; path: string; zxid?: bigint }
   | { t: 'pong' }
-  | { t: 'bye'; reason: string }
+  | { t: 'bye'; reason: string; zxid?: bigint }
   | { t: 'expired' };
 
 // ------------------------------------------------------------------ limits
@@ -227,6 +237,7 @@ export function parseClientMessage(m: unknown): ClientMessage {
           return { scheme: str(a.scheme, `auth[${i}].scheme`, 64), credentials: str(a.credentials, `auth[${i}].credentials`, 4096) };
         }),
       };
+      if (m.readOnly !== undefined && m.readOnly !== false) out.readOnly = bool(m.readOnly, 'readOnly');
       if (m.sessionId !== undefined) {
         if (typeof m.sessionId !== 'bigint' || m.sessionId <= 0n || m.sessionId >= 1n << 64n) throw new ProtocolError('sessionId must be a session id');
         out.sessionId = m.sessionId;
@@ -387,6 +398,7 @@ export function parseMemberMessage(m: unknown): MemberMessage {
         t: 'connected', sessionId: m.sessionId, timeoutMs: int(m.timeoutMs, 'connected.timeoutMs', 1), password: pw,
         zxid: zxid(m.zxid, 'connected.zxid'), member: int(m.member, 'connected.member', 0), window: int(m.window, 'connected.window', 1, 1 << 20),
         ...(m.maxDataBytes === undefined ? {} : { maxDataBytes: int(m.maxDataBytes, 'connected.maxDataBytes', 0) }),
+        ...(m.readOnly === undefined || m.readOnly === false ? {} : { readOnly: bool(m.readOnly, 'connected.readOnly') }),
       };
     }
     case 'refused':
@@ -413,7 +425,7 @@ export function parseMemberMessage(m: unknown): MemberMessage {
     case 'pong':
       return { t: 'pong' };
     case 'bye':
-      return { t: 'bye', reason: str(m.reason ?? '', 'bye.reason') };
+      return { t: 'bye', reason: str(m.reason ?? '', 'bye.reason'), ...(m.zxid === undefined ? {} : { zxid: zxid(m.zxid, 'bye.zxid') }) };
     case 'expired':
       return { t: 'expired' };
     default:

@@ -179,7 +179,11 @@ class RemoteConnection implements SessionSink {
     if (this.phase === 'closed') return;
     if (state === 'LOST' && code === 'SESSIONEXPIRED') this.end({ t: 'expired' });
     else if (state === 'CLOSED') this.end(undefined);
-    else this.end({ t: 'bye', reason: `member ${this.member.id} cannot serve the session now (${this.member.state}); try another member` });
+    else if (state === 'CONNECTED' || state === 'RECONNECTED') {
+      // A read-only session whose member has a quorum again: the client re-attaches as a full
+      // session (its watches re-registered), here or elsewhere, not before this zxid.
+      this.end({ t: 'bye', reason: `member ${this.member.id} has a quorum again; re-attach read-write`, zxid: this.member.lastZxid });
+    } else this.end({ t: 'bye', reason: `member ${this.member.id} cannot serve the session now (${this.member.state}); try another member` });
   }
 
   _watchSet(): WatchSet {
@@ -281,7 +285,7 @@ class RemoteConnection implements SessionSink {
   private async connect(m: ConnectMessage): Promise<void> {
     const member = this.member;
     try {
-      if (!member.serving) {
+      if (!member.serving && !m.readOnly) {
         return this.refuse('CONNECTIONLOSS', true, `member ${member.id} is not serving (state ${member.state}); try another member`);
       }
       if (m.sessionId === undefined) await this.create(m);
@@ -300,7 +304,7 @@ class RemoteConnection implements SessionSink {
     const member = this.member;
     // Before anything is replicated: a refused client costs the ensemble no createSession/closeSession.
     this.checkEnforcedAuth(m);
-    const { id, timeoutMs } = await member.createRemoteSession(m.timeoutMs, this.origin, this);
+    const { id, timeoutMs, readOnly } = await member.createRemoteSession(m.timeoutMs, this.origin, this, m.readOnly === true);
     this.server.noteCreated();
     if (this.phase === 'closed') {
       // The client left before it learnt the session id; nobody can use it: close it now.
@@ -317,8 +321,8 @@ class RemoteConnection implements SessionSink {
     }
     this.phase = 'attached';
     this.lastHeard = member.clock.now();
-    this.send({ t: 'connected', sessionId: id, timeoutMs, password: this.server.password(id), zxid: member.lastZxid, member: member.id, window: SESSION_REPLIES, maxDataBytes: member.maxDataBytes });
-    this.server.log.debug({ session: hex(id), client: this.link.remoteAddress, timeoutMs }, 'remote session created');
+    this.send({ t: 'connected', sessionId: id, timeoutMs, password: this.server.password(id), zxid: member.lastZxid, member: member.id, window: SESSION_REPLIES, maxDataBytes: member.maxDataBytes, ...(readOnly ? { readOnly } : {}) });
+    this.server.log.debug({ session: hex(id), client: this.link.remoteAddress, timeoutMs, readOnly }, readOnly ? 'remote session opened read-only (no quorum)' : 'remote session created');
   }
 
   /**
@@ -350,7 +354,7 @@ class RemoteConnection implements SessionSink {
       return this.refuse('SESSIONEXPIRED', false, 'the session has expired or the password does not match');
     }
     this.checkEnforcedAuth(m);
-    const { timeoutMs } = member.attachRemoteSession(sid, this.origin, m.lastZxid, this);
+    const { timeoutMs, readOnly } = member.attachRemoteSession(sid, this.origin, m.lastZxid, this, m.readOnly === true);
     this.sid = sid;
     this.timeoutMs = timeoutMs;
     this.phase = 'attached';
@@ -363,10 +367,10 @@ class RemoteConnection implements SessionSink {
         this.server.warn({ client: this.link.remoteAddress, session: hex(sid), err: (e as Error).message }, 'remote session: an identity was refused on re-attach');
       }
     }
-    this.send({ t: 'connected', sessionId: sid, timeoutMs, password: m.password!, zxid: member.lastZxid, member: member.id, window: SESSION_REPLIES, maxDataBytes: member.maxDataBytes });
+    this.send({ t: 'connected', sessionId: sid, timeoutMs, password: m.password!, zxid: member.lastZxid, member: member.id, window: SESSION_REPLIES, maxDataBytes: member.maxDataBytes, ...(readOnly ? { readOnly } : {}) });
     // Events the client missed while disconnected follow, then the answers to what it resends.
     member.setWatchesFor(sid, m.watches ?? EMPTY_WATCHES);
-    this.server.log.debug({ session: hex(sid), client: this.link.remoteAddress, lastZxid: formatZxid(m.lastZxid) }, 'remote session re-attached');
+    this.server.log.debug({ session: hex(sid), client: this.link.remoteAddress, lastZxid: formatZxid(m.lastZxid), readOnly }, readOnly ? 'remote session re-attached read-only (no quorum)' : 'remote session re-attached');
   }
 
   // ------------------------------------------------------------------ requests
