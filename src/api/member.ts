@@ -1379,13 +1379,22 @@ export class Member extends EventEmitter<MemberEvents> {
   }
 
   /**
+   * @internal how long a member without a quorum waits for one before it serves a session
+   * read-only (canBeReadOnly): as long as a follower waits for a silent leader, `syncLimit` ticks,
+   * so that an election does not turn sessions read-only for the few ms it takes.
+   */
+  get readOnlyGraceMs(): number {
+    return this.tickMs * (this.config.syncLimit ?? DEFAULTS.syncLimit);
+  }
+
+  /**
    * @internal a new remote session: created like a local one, its events and state go to `sink`.
    * With `readOnly` (the client's canBeReadOnly) a member without a quorum waits `syncLimit` ticks
    * for one, then opens the session read-only on its own tree (`readOnly` in the answer); it is
    * created in the ensemble once the member has a quorum again.
    */
   async createRemoteSession(requestedTimeoutMs: number, origin: string, sink: SessionSink, readOnly = false): Promise<{ id: bigint; timeoutMs: number; readOnly: boolean }> {
-    const waitMs = readOnly ? this.tickMs * (this.config.syncLimit ?? DEFAULTS.syncLimit) : 0;
+    const waitMs = readOnly ? this.readOnlyGraceMs : 0;
     const s = await this.newSession({ sessionTimeoutMs: requestedTimeoutMs, connectTimeoutMs: waitMs, canBeReadOnly: readOnly }, origin, []);
     s.sink = sink;
     if (s.provisional) return { id: s.id, timeoutMs: s.timeoutMs, readOnly: true };

@@ -52,7 +52,7 @@ describe('remote sessions: canBeReadOnly (READ_ONLY on a member without a quorum
       await t.start(id, new Map([[id, address.get(id)!]]));
     }
     const ensemble = { 1: 'm1', 2: 'm2', 3: 'm3' };
-    for (const m of await Promise.all(ids.map((id) => startMember({ id, ensemble, transport: net.transport(id), secret: SECRET, tickMs: 20, syncLimit: 5, logger: silentLogger })))) {
+    for (const m of await Promise.all(ids.map((id) => startMember({ id, ensemble, transport: net.transport(id), secret: SECRET, tickMs: 20, syncLimit: 25, logger: silentLogger })))) {
       members.set(m.id, m);
     }
     await Promise.all([...members.values()].map((m) => m.ready(5000)));
@@ -142,6 +142,24 @@ describe('remote sessions: canBeReadOnly (READ_ONLY on a member without a quorum
     const others = [...members.values()].filter((m) => m !== lone);
     assert.ok(others.every((m) => m.tree.sessions.has(s.id)));
     assert.ok(!lone.localSessionsReport().some((r) => r.id === s.id), 'no longer attached to the partitioned member');
+  });
+
+  it('a leader election is not a loss of quorum: the session of a stopped leader moves on SUSPENDED → RECONNECTED, never READ_ONLY', async () => {
+    const leader = [...members.values()].find((m) => m.state === 'leading')!;
+    const gate = gatedTransport();
+    gate.only([address.get(leader.id)!]);
+    const s = await session(ids.map((id) => address.get(id)!), { canBeReadOnly: true, transport: gate });
+    gate.only(undefined);
+    await s.create('/eph', '', { mode: CreateMode.EPHEMERAL });
+    // The followers have everything the client saw, so they could serve it (read-only) at once.
+    await waitFor(() => [...members.values()].every((m) => m.tree.lastZxid === leader.tree.lastZxid), 2000, 'the followers to catch up');
+    const seen = states(s);
+    net.delay(60); // an election of a few round trips: longer than the client's first pass over the members
+    await leader.stop();
+    members.delete(leader.id);
+    await waitFor(() => s.state === 'RECONNECTED', 8000, 'RECONNECTED');
+    assert.deepEqual(seen, ['SUSPENDED', 'RECONNECTED']);
+    await s.setData('/eph', 'x');
   });
 
   it('a read-only session closed by its client: closed at once (it expires in the ensemble after its timeout)', async () => {

@@ -288,8 +288,13 @@ class RemoteConnection implements SessionSink {
       if (!member.serving && !m.readOnly) {
         return this.refuse('CONNECTIONLOSS', true, `member ${member.id} is not serving (state ${member.state}); try another member`);
       }
-      if (m.sessionId === undefined) await this.create(m);
-      else this.reattach(m, m.sessionId);
+      if (m.sessionId === undefined) return await this.create(m);
+      if (!member.serving && m.readOnly) {
+        // An election takes a few ms: wait a little for it before settling for read-only.
+        await member.ready(Math.min(member.readOnlyGraceMs, m.timeoutMs / 4)).catch(() => undefined);
+        if (this.phase === 'closed') return;
+      }
+      this.reattach(m, m.sessionId);
     } catch (e) {
       if (this.phase === 'closed') return;
       if (e instanceof KeeperError) {
