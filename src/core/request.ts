@@ -45,8 +45,16 @@ function checkData(d: unknown, path: string, maxDataBytes: number): number {
 }
 
 function checkAclShape(acl: unknown, path: string): void {
-  // Not an array at all is a wrong argument type (BADARGUMENTS); an array with bad entries is INVALIDACL (fixupACL).
+  // Not an array at all is a wrong argument type (BADARGUMENTS); an array with bad entries is
+  // INVALIDACL, as the leader's fixupACL would say. Entries are checked for their shape here, so
+  // that nothing a follower forwards to the leader fails to encode (the leader checks meaning).
   if (!Array.isArray(acl)) throw new KeeperError('BADARGUMENTS', path, 'acl must be an array of { perms, scheme, id }');
+  for (const a of acl as unknown[]) {
+    const e = a as { perms?: unknown; scheme?: unknown; id?: unknown } | null;
+    if (e === null || typeof e !== 'object' || typeof e.perms !== 'number' || typeof e.scheme !== 'string' || typeof e.id !== 'string') {
+      throw new KeeperError('INVALIDACL', path, 'every ACL entry must be { perms: number, scheme: string, id: string }');
+    }
+  }
 }
 
 function checkWritable(path: string): void {

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { Ids } from '../../src/core/acl.js';
 
 import type { Txn, TxnOp } from '../../src/core/txn.js';
-import type { Request, RequestOp } from '../../src/core/request.js';
+import { inspect } from 'node:util';
+import { KeeperError } from '../../src/core/errors.js';
+import { validateRequestOp, type Request, type RequestOp } from '../../src/core/request.js';
+import { sanitizeWrite } from '../../src/api/remote/protocol.js';
 import { decodeRequestList, decodeTxn, encodeRequestList, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
 
 import { mulberry32 } from '../../src/testing/random.js';
@@ -188,6 +191,56 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
         { ...base, op: { type: 'reap', path: '/a', ttl: 1 } }, { ...base, auth: [{ scheme: 1, id: 'x' }] }]) {
         assert.throws(() => encodeRequestList([bad as Request]), TxnCodecError);
       }
+    });
+
+    it('every write request a serving member accepts (validateRequestOp) encodes and decodes: nothing it forwards can fail to encode', () => {
+      // A follower forwards what its validation let through; an encoding failure there would close
+      // its connection to the leader (found by the remote-session fuzz: an ACL entry of null).
+      const seed = Number(process.env.CODEC_SEED ?? 20261122);
+      const random = mulberry32(seed);
+      const int = (n: number): number => Math.floor(random() * n);
+      const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+      const junk = (depth = 0): unknown => pick<() => unknown>([
+        () => null, () => undefined, () => int(100), () => -int(5), () => random() * 1e12, () => NaN, () => 2 ** 53, () => 'x', () => '',
+        () => true, () => new Uint8Array(int(4)), () => 7n,
+        () => (depth > 1 ? [] : Array.from({ length: int(3) }, () => junk(depth + 1))),
+        () => (depth > 1 ? {} : { perms: junk(depth + 1), scheme: junk(depth + 1), id: junk(depth + 1) }),
+      ])();
+      const aclEntry = (): unknown => pick<() => unknown>([
+        () => ({ perms: 31, scheme: 'world', id: 'anyone' }), () => ({ perms: int(40) - 4, scheme: pick(['digest', 'ip', 'auth', 'bogus']), id: pick(['bob:x', '10.0.0.0/8', '', 'anyone']) }),
+        () => ({ perms: junk(), scheme: 'world', id: 'anyone' }), () => ({ perms: 1, scheme: junk(), id: junk() }), () => null, () => junk(),
+      ])();
+      const acl = (): unknown => (random() < 0.9 ? Array.from({ length: int(4) }, aclEntry) : junk());
+      const single = (): Record<string, unknown> => ({
+        type: pick(['create', 'delete', 'setData', 'setACL', 'check', 'create', 'bogus']),
+        path: pick(['/a', '/a/b', '/z-', '', 'a', '/zookeeper/x', junk()]),
+        data: pick<() => unknown>([() => new Uint8Array(int(8)), () => 'text', () => junk()])(),
+        acl: acl(), mode: random() < 0.8 ? int(8) : junk(), ttl: random() < 0.7 ? 0 : pick([1, 1000, -1, 1.5, junk()]),
+        version: random() < 0.8 ? int(5) - 1 : junk(),
+      });
+      let accepted = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const raw = random() < 0.15 ? { type: 'multi', ops: Array.from({ length: int(4) }, single) } : single();
+        for (const op of [raw, sanitizeWrite(raw)]) {
+          try {
+            validateRequestOp(op, 1024);
+          } catch (e) {
+            if (!(e instanceof KeeperError)) throw e;
+            continue;
+          }
+          accepted++;
+          const req: Request = { sessionId: 5n, cxid: i, auth: [], op: op as RequestOp };
+          let bytes: Uint8Array;
+          try {
+            bytes = encodeRequestList([req]);
+          } catch (e) {
+            assert.fail(`seed ${seed}, request ${i}: accepted by validateRequestOp but not encodable (${(e as Error).message}): ${inspect(op)}`);
+          }
+          const back = decodeRequestList(bytes);
+          assert.deepStrictEqual(encodeRequestList(back), bytes, `seed ${seed}, request ${i}: ${inspect(op)}`);
+        }
+      }
+      assert.ok(accepted > 1000, `only ${accepted} requests were valid`);
     });
 
     it('hostile bytes: truncations, mutations and garbage throw TxnCodecError, never anything else', () => {

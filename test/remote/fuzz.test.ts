@@ -162,6 +162,49 @@ describe('remote sessions: hostile client frames never crash a member (SPEC §4)
     await ens.stopAll();
   });
 
+  it('a write with malformed ACL entries, sent to a follower: INVALIDACL there, and the follower keeps its link to the leader', async () => {
+    // Once forwarded to the leader such a request could not be encoded, and the follower dropped
+    // its connection to the leader (the fuzz below found it: a client could make members re-elect).
+    // Sent raw: connect()'s own checks would refuse it before it left the client.
+    const follower = ens.followers()[0]!;
+    const changes: string[] = [];
+    const onState = (st: string): void => {
+      changes.push(st);
+    };
+    follower.on('state', onState);
+    const warned = log.warnings.length;
+    const c = await connectTcpClient(ens.addresses.get(follower.id)!, { timeoutMs: 3000 });
+    const answers = new Map<number, { e?: { code: string } }>();
+    let connected = false;
+    c.on('message', (m) => {
+      const msg = m as unknown as { t: string; xid?: number; e?: { code: string } };
+      if (msg.t === 'connected') connected = true;
+      if (msg.t === 'res') answers.set(msg.xid!, msg);
+    });
+    try {
+      c.send({ t: 'connect', v: 1, timeoutMs: 4000, lastZxid: 0n, auth: [] } as PeerMessage);
+      await waitFor(() => connected, 3000, 'connected');
+      const bad = [[null], [{ perms: 'all', scheme: 'world', id: 'anyone' }], [{ perms: 31, scheme: 7, id: 'anyone' }], [{ perms: 31, scheme: 'world' }], [5]];
+      let xid = 0;
+      for (const acl of bad) {
+        const create = { type: 'create', path: '/malformed-acl', data: new Uint8Array(0), acl, mode: 0, ttl: 0 };
+        c.send({ t: 'req', xid: ++xid, op: 'write', req: create } as unknown as PeerMessage);
+        c.send({ t: 'req', xid: ++xid, op: 'write', req: { type: 'multi', ops: [create] } } as unknown as PeerMessage);
+      }
+      await waitFor(() => answers.size === xid, 5000, 'every answer');
+      for (const [id, a] of answers) assert.equal(a.e?.code, 'INVALIDACL', `request ${id}`);
+      const s = await follower.session();
+      await s.create('/after-malformed', 'ok');
+      assert.equal(await s.exists('/malformed-acl'), null);
+      await s.close();
+      assert.deepEqual(changes, [], 'the follower never lost its leader');
+      assert.deepEqual(log.warnings.slice(warned).filter((w) => /cannot send/.test(w)), []);
+    } finally {
+      follower.off('state', onState);
+      c.close();
+    }
+  });
+
   it('a few thousand random and mutated messages, then the ensemble still serves and agrees', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const f = new Fuzz(seed);
