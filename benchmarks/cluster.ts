@@ -72,7 +72,7 @@ const progress = (msg: string): void => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): number => performance.timeOrigin + performance.now();
 
-type Row = Measurement & { system: string; op: string; role: string; cpuUsPerOp?: number; leaderTxnsPerFsync?: number };
+type Row = Measurement & { system: string; op: string; role: string; cpuUsPerOp?: number; leaderTxnsPerFsync?: number; settledMs?: number | null };
 
 function show(r: Row): Row {
   const extra = [r.cpuUsPerOp !== undefined ? `${r.cpuUsPerOp} µs CPU/op` : '', r.leaderTxnsPerFsync !== undefined ? `${r.leaderTxnsPerFsync} txns/fsync on the leader` : ''].filter(Boolean).join(', ');
@@ -261,6 +261,11 @@ function zkMode(port: number): Promise<string | undefined> {
 
 class ZooKeeper {
   servers: ZkServer[] = [];
+
+  /** PIDs of the running servers. */
+  pids(): number[] {
+    return this.servers.flatMap((s) => (s.proc?.pid ? [s.proc.pid] : []));
+  }
   version = 'unknown';
   private root = '';
   private clients = new Map<ZkServer, ZkClient[]>();
@@ -421,12 +426,49 @@ function ensureZooKeeper(): string | undefined {
 
 // ------------------------------------------------------------------ the run
 
-/** Same workloads on both systems, interleaved: conclave, then ZooKeeper at once. */
+const SETTLE_WINDOW_MS = 1_000;
+const SETTLE_MAX_MS = 20_000;
+/** Share of one core that the six server processes together may use over a window and count as quiet. */
+const SETTLE_QUIET = 0.05;
+
+/**
+ * Waits until the server processes of both systems are quiet — together under {@link SETTLE_QUIET} of
+ * one core over {@link SETTLE_WINDOW_MS} — so that background work one measurement leaves behind
+ * (a snapshot being written, LevelDB compaction, a JVM's or V8's GC, JIT) finishes before the next
+ * measurement starts, whichever system that one is. Gives up after {@link SETTLE_MAX_MS}; returns
+ * how long it waited and whether the processes went quiet.
+ */
+async function settle(pids: number[]): Promise<{ ms: number; quiet: boolean }> {
+  const t0 = performance.now();
+  const total = (): number => pids.reduce((n, pid) => n + procCpuUs(pid), 0);
+  let before = total();
+  for (;;) {
+    await sleep(SETTLE_WINDOW_MS);
+    const after = total();
+    const ms = Math.round(performance.now() - t0);
+    if (after - before <= SETTLE_QUIET * SETTLE_WINDOW_MS * 1000) return { ms, quiet: true };
+    if (ms >= SETTLE_MAX_MS) return { ms, quiet: false };
+    before = after;
+  }
+}
+
+/**
+ * Same workloads on both systems, interleaved: conclave, then ZooKeeper. Every measurement starts
+ * once both ensembles are quiet ({@link settle}); the wait is in the row (`settledMs`).
+ */
 async function sideBySide(c: Conclave, zk: ZooKeeper | undefined): Promise<{ conclave: Row[]; zookeeper: Row[] }> {
   const ours: Row[] = [];
   const theirs: Row[] = [];
   const { leader, follower } = await c.roles();
   const zr = zk ? await zk.quorum() : undefined;
+  const pids = [...c.members.map((m) => m.pid), ...(zk ? zk.pids() : [])];
+  const settled = async <T extends Row>(measure: () => Promise<T>): Promise<T> => {
+    const s = await settle(pids);
+    if (!s.quiet) progress(`  (the servers did not go quiet within ${SETTLE_MAX_MS} ms; measuring anyway)`);
+    const row = await measure();
+    row.settledMs = s.quiet ? s.ms : null;
+    return row;
+  };
   for (const role of ['leader', 'follower'] as const) {
     const m = role === 'leader' ? leader : follower;
     const z = zr ? (role === 'leader' ? zr.leader : zr.follower) : undefined;
@@ -435,14 +477,14 @@ async function sideBySide(c: Conclave, zk: ZooKeeper | undefined): Promise<{ con
     if (zk && z) await zk.warmup(role, z);
     for (const conc of CONCURRENCY) {
       const dir = `/bench-${role}-c${conc}`;
-      const w = await c.run(role, m, leader, { op: 'create', dir, concurrency: conc, ops: WRITES });
-      const zw = zk && z ? await zk.run(role, z, { op: 'create', dir, concurrency: conc, ops: WRITES }) : undefined;
+      const w = await settled(() => c.run(role, m, leader, { op: 'create', dir, concurrency: conc, ops: WRITES }));
+      const zw = zk && z ? await settled(() => zk.run(role, z, { op: 'create', dir, concurrency: conc, ops: WRITES })) : undefined;
       ours.push(w);
       if (zw) theirs.push(zw);
-      ours.push(await c.run(role, m, leader, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: w.ops }));
-      if (zk && z && zw) theirs.push(await zk.run(role, z, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: zw.ops }));
-      ours.push(await c.run(role, m, leader, { op: 'getData', dir, concurrency: conc, ops: READS, existing: w.ops }, 'getData (local read)'));
-      if (zk && z && zw) theirs.push(await zk.run(role, z, { op: 'getData', dir, concurrency: conc, ops: READS, existing: zw.ops }));
+      ours.push(await settled(() => c.run(role, m, leader, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: w.ops })));
+      if (zk && z && zw) theirs.push(await settled(() => zk.run(role, z, { op: 'setData', dir, concurrency: conc, ops: WRITES, existing: zw.ops })));
+      ours.push(await settled(() => c.run(role, m, leader, { op: 'getData', dir, concurrency: conc, ops: READS, existing: w.ops }, 'getData (local read)')));
+      if (zk && z && zw) theirs.push(await settled(() => zk.run(role, z, { op: 'getData', dir, concurrency: conc, ops: READS, existing: zw.ops })));
     }
   }
   return { conclave: ours, zookeeper: theirs };
@@ -497,7 +539,8 @@ const result: Record<string, unknown> = {
   setup: {
     conclave: '3 member processes on 127.0.0.1, each with LevelDB (forceSync: true), default tickMs 100; the load runs inside the member processes on a local session (IPC-driven); 100-byte values',
     zookeeper: '3 servers on 127.0.0.1 (QuorumPeerMain from the Debian package, tickTime 2000), forceSync=yes; node-zookeeper-client in the benchmark process, 1/16/256 callers over up to 16 connections to one server; 100-byte values',
-    interleaved: 'both ensembles run at once; each workload runs on conclave and then immediately on ZooKeeper; failover trials alternate',
+    interleaved: 'both ensembles run at once; each workload runs on conclave and then on ZooKeeper; failover trials alternate',
+    settled: `each throughput measurement starts once the six server processes together used under ${SETTLE_QUIET * 100}% of one core over ${SETTLE_WINDOW_MS} ms (waiting at most ${SETTLE_MAX_MS} ms; the row's settledMs), so that background work one measurement leaves behind (snapshots, compaction, GC, JIT) does not land in the next one`,
     cpuUsPerOp: 'CPU (user+system) of the three server processes per operation; conclave\'s includes the callers (they run inside the member), ZooKeeper\'s does not include its client',
     code: FROM_SOURCE ? 'conclave from its TypeScript sources through tsx' : 'conclave as the compiled package (dist/, built by the benchmark with tsc)',
     writes: WRITES, reads: READS, maxMsPerMeasurement: MAX_MS, failoverTrials: TRIALS, quick,
