@@ -360,9 +360,10 @@ class RemoteClient implements SessionBackend {
       for (let i = 1; i < n && this.phase === 'connected' && this.readOnly; i++) {
         const address = this.addresses[(Math.max(0, this.current) + i) % n]!;
         const a = await this.attempt(address, Math.min(1000, Math.max(MIN_ATTEMPT_MS, this.timeoutMs / 3)), this.sid);
+        // A refusal is not acted on: the read-only member says it when the session expired (once
+        // it has a quorum again), and without an ensemble secret other members cannot check the
+        // session's password at all.
         if (a.ok) return;
-        // A member with a quorum that does not know a session the ensemble had: it expired there.
-        if (a.code === 'SESSIONEXPIRED' && this.phase === 'connected') return this.toLost('the ensemble says the session expired', true);
       }
     } finally {
       this.probing = false;
