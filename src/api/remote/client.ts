@@ -27,7 +27,11 @@ import {
  * - LOST when a member says the session expired, or the timeout passed without reaching one;
  * - operations called while SUSPENDED fail at once with CONNECTIONLOSS (the session's retry
  *   policy applies); heartbeats every timeout/3; a member silent for 2/3 of the timeout is
- *   treated as gone.
+ *   treated as gone;
+ * - with canBeReadOnly, once every member was asked for a read-write session, a member without a
+ *   quorum may serve it READ_ONLY (reads from its tree; writes and sync fail with NOTREADONLY);
+ *   the client then probes the other members and moves to one that serves it read-write, and the
+ *   read-only member ends the connection when it has a quorum again (the client re-attaches).
  */
 
 /** A framed, ordered message connection to one member (TCP's ClientConnection is one). */
