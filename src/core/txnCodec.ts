@@ -314,12 +314,15 @@ class SlabFull extends Error {}
  * A list of txns as `varint count | count × (varint length | txn)`, in one buffer of its own
  * (the txns section of a binary message). Throws TxnCodecError if any element is not a txn.
  */
-export function encodeTxnList(txns: readonly Txn[]): Buffer {
-  return encodeList(txns, wTxn);
+export function encodeTxnList(txns: readonly Txn[], headBytes = 0): Buffer {
+  return encodeList(txns, wTxn, headBytes);
 }
 
-/** `varint count | count × (varint length | item written by `write`)`, in one buffer of its own. */
-function encodeList<T>(items: readonly T[], write: (item: T) => void): Buffer {
+/**
+ * `varint count | count × (varint length | item written by `write`)`, in one buffer of its own,
+ * after `headBytes` left for the caller (a log record's head).
+ */
+function encodeList<T>(items: readonly T[], write: (item: T) => void, headBytes = 0): Buffer {
   pos = 0;
   const ends: number[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
@@ -328,8 +331,8 @@ function encodeList<T>(items: readonly T[], write: (item: T) => void): Buffer {
   }
   let size = varintSize(items.length);
   for (let i = 0, start = 0; i < items.length; start = ends[i]!, i++) size += varintSize(ends[i]! - start) + ends[i]! - start;
-  const out = Buffer.allocUnsafe(size);
-  let at = putVarint(out, 0, items.length);
+  const out = Buffer.allocUnsafe(headBytes + size);
+  let at = putVarint(out, headBytes, items.length);
   for (let i = 0, start = 0; i < items.length; start = ends[i]!, i++) {
     at = putVarint(out, at, ends[i]! - start);
     at += buf.copy(out, at, start, ends[i]!);

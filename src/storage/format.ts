@@ -3,7 +3,7 @@ import type { ACL } from '../core/acl.js';
 import { decode, encode } from '../core/codec.js';
 import type { SnapshotNode } from '../core/tree.js';
 import type { Txn } from '../core/txn.js';
-import { decodeTxn, encodeTxn } from '../core/txnCodec.js';
+import { decodeTxn, decodeTxnList, encodeTxn, encodeTxnList } from '../core/txnCodec.js';
 import { formatZxid } from '../core/zxid.js';
 import { CorruptRecordError, StorageError } from './errors.js';
 import type { SnapshotHeader } from './types.js';
@@ -37,16 +37,20 @@ import type { SnapshotHeader } from './types.js';
  * Versions: 1 wrote log records as msgpack maps (type 0x01); 2 and 3 write them in the binary txn
  * form of core/txnCodec.ts (type 0x06), the form a PROPOSAL carries (a follower logs the bytes it
  * received; the leader encodes a txn for its log and again for the PROPOSAL list); 3 writes
- * snapshot chunks to files. All three are read. An older directory is marked version 3 when opened
- * for writing (before any record of the new kind is written), so that an older conclave refuses
- * it with a clear message instead of meeting records it cannot read.
+ * snapshot chunks to files; 4 writes one log record per group commit (type 0x08: the batch's txns
+ * as a PROPOSAL's txn list, keyed by its last zxid) instead of one per txn (~1.5–2 µs of CPU per txn
+ * saved, measured on classic-level with 250-txn groups). All four are read: a record of one txn
+ * is a batch of one. An older directory is marked version 4 when opened for writing (before any
+ * record of the new kind is written), so that an older conclave refuses it with a clear message
+ * instead of meeting records it cannot read.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 /**
  * Formats this code reads (and, when opened for writing, upgrades to FORMAT_VERSION). Format 2
- * snapshots (chunks in LevelDB) are read and purged as they are; new snapshots are files.
+ * snapshots (chunks in LevelDB) are read and purged as they are; new snapshots are files. Older
+ * per-txn log records are read and purged as they are; new appends are batch records.
  */
-export const READABLE_FORMATS: readonly number[] = [1, 2, 3];
+export const READABLE_FORMATS: readonly number[] = [1, 2, 3, 4];
 
 export const KEY_LOG = 0x4c; // 'L'
 export const KEY_SNAP = 0x53; // 'S'
@@ -65,6 +69,8 @@ const T_SNAP_END = 0x04;
 const T_META = 0x05;
 /** Format 3 end marker of a snapshot whose chunks are in a file. */
 const T_SNAP_END_FILE = 0x07;
+/** Format 4 log record: the txns of one group commit, as a txn list (core/txnCodec). */
+const T_TXN_LIST = 0x08;
 
 export const MAX_ZXID = (1n << 64n) - 1n;
 
@@ -172,42 +178,87 @@ export function encodeLogRecordV1(txn: Txn, prev: bigint): Buffer {
   });
 }
 
-/** What can be learned from a log record without decoding its txn. */
+/**
+ * A log record (format 4) for the txns of one group commit: `last(8) prev(8) first(8) count(4)`,
+ * then the txns as encodeTxnList writes them (the form of a PROPOSAL's list). Keyed by the last
+ * zxid, so that "records after z" (reading, truncating) and "records up to z" (purging) are key
+ * ranges; a record that holds both sides of z is handled where that matters (readLog skips, a
+ * truncation rewrites it).
+ */
+export function encodeLogBatch(txns: readonly Txn[], prev: bigint): Buffer {
+  const first = txns[0]!.zxid;
+  const last = txns[txns.length - 1]!.zxid;
+  const out = encodeTxnList(txns, 5 + BATCH_HEAD);
+  out[4] = T_TXN_LIST;
+  const v = new DataView(out.buffer, out.byteOffset, 5 + BATCH_HEAD);
+  v.setBigUint64(5, last);
+  v.setBigUint64(13, prev);
+  v.setBigUint64(21, first);
+  v.setUint32(29, txns.length);
+  out.writeUInt32BE(crcOf(out, 4), 0);
+  return out;
+}
+
+const BATCH_HEAD = LOG_HEAD + 12; // + first(8) count(4)
+
+/** What can be learned from a log record without decoding its txns. */
 export interface LogRecordHead {
+  /** The record's last zxid (its key). */
   zxid: bigint;
+  /** The last zxid of the record before it (0 for the first ever). */
   prev: bigint;
+  /** Its first zxid and how many txns it holds (one for the per-txn records of formats 1–3). */
+  first: bigint;
+  count: number;
 }
 
 /** Verifies a log record's checksum and that it belongs under `keyZxid`; cheap (no decoding). */
 export function checkLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead {
   const where = `log ${formatZxid(keyZxid)}`;
-  const b = checked(where, value, T_TXN_BINARY, 5 + LOG_HEAD + 1, T_TXN);
+  const b = asBuffer(value);
+  const batch = b.length > 4 && b[4] === T_TXN_LIST;
+  checked(where, value, batch ? T_TXN_LIST : T_TXN_BINARY, 5 + (batch ? BATCH_HEAD : LOG_HEAD) + 1, batch ? T_TXN_LIST : T_TXN);
   const zxid = b.readBigUInt64BE(5);
   const prev = b.readBigUInt64BE(13);
   if (zxid !== keyZxid) throw new CorruptRecordError(where, `record says zxid ${formatZxid(zxid)} (key and record disagree)`);
-  if (prev >= zxid) throw new CorruptRecordError(where, `previous zxid ${formatZxid(prev)} is not below the record's own`);
-  return { zxid, prev };
+  const first = batch ? b.readBigUInt64BE(21) : zxid;
+  const count = batch ? b.readUInt32BE(29) : 1;
+  if (first > zxid || count < 1 || (count === 1) !== (first === zxid)) {
+    throw new CorruptRecordError(where, `says it holds ${count} txn(s) from ${formatZxid(first)}`);
+  }
+  if (prev >= first) throw new CorruptRecordError(where, `previous zxid ${formatZxid(prev)} is not below the record's own`);
+  return { zxid, prev, first, count };
 }
 
-export function decodeLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead & { txn: Txn } {
+/** A log record's txns, checked against its head (ascending zxids from `first` to its key). */
+export function decodeLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHead & { txns: Txn[] } {
   const head = checkLogRecord(keyZxid, value);
   const where = `log ${formatZxid(keyZxid)}`;
   const b = asBuffer(value);
-  let txn: Txn;
+  let txns: Txn[];
   try {
-    if (b[4] === T_TXN_BINARY) {
-      txn = decodeTxn(b, 5 + LOG_HEAD, b.length);
+    if (b[4] === T_TXN_LIST) {
+      txns = decodeTxnList(b, 5 + BATCH_HEAD, b.length);
+    } else if (b[4] === T_TXN_BINARY) {
+      txns = [decodeTxn(b, 5 + LOG_HEAD, b.length)];
     } else {
-      txn = decode(b.subarray(5 + LOG_HEAD)) as Txn;
+      const txn = decode(b.subarray(5 + LOG_HEAD)) as Txn;
       if (txn !== null && typeof txn === 'object' && typeof txn.op === 'object' && txn.op !== null) ownData(txn.op);
+      txns = [txn];
     }
   } catch (e) {
     throw new CorruptRecordError(where, `undecodable txn (${(e as Error).message})`);
   }
-  if (txn === null || typeof txn !== 'object' || txn.zxid !== keyZxid || typeof txn.op !== 'object' || txn.op === null) {
-    throw new CorruptRecordError(where, 'payload is not the txn the record claims');
+  if (txns.length !== head.count) throw new CorruptRecordError(where, `holds ${txns.length} txn(s), its head says ${head.count}`);
+  let before = head.prev;
+  for (const txn of txns) {
+    if (txn === null || typeof txn !== 'object' || typeof txn.zxid !== 'bigint' || txn.zxid <= before || typeof txn.op !== 'object' || txn.op === null) {
+      throw new CorruptRecordError(where, 'payload is not the txns the record claims');
+    }
+    before = txn.zxid;
   }
-  return { ...head, txn };
+  if (txns[0]!.zxid !== head.first || before !== keyZxid) throw new CorruptRecordError(where, 'payload is not the txns the record claims');
+  return { ...head, txns };
 }
 
 /**

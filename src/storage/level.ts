@@ -7,7 +7,7 @@ import { formatZxid } from '../core/zxid.js';
 import { CorruptRecordError, StorageError } from './errors.js';
 import {
   ChunkEncoder, checkLogRecord, checkSnapshotChunk, decodeLogRecord, decodeMeta, decodeSnapshotChunk, decodeSnapshotEnd,
-  decodeSnapshotHeader, describeKey, encodeLogRecord, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION, READABLE_FORMATS,
+  decodeSnapshotHeader, describeKey, encodeLogBatch, encodeMeta, encodeSnapshotEnd, encodeSnapshotHeader, FORMAT_VERSION, READABLE_FORMATS,
   KEY_SNAP, keyZxid, logKey, MAX_ZXID, metaKey, parseSnapshotFileName, SNAP_CHUNK, SNAP_END, SNAP_HEADER, snapKey, snapshotFileName,
   type LogRecordHead, type SnapshotEnd,
 } from './format.js';
@@ -139,6 +139,15 @@ class LoggedZxids {
     while (this.runs.length > 0 && this.runs[this.runs.length - 1]!.first > zxid) this.runs.pop();
     const r = this.runs[this.runs.length - 1];
     if (r !== undefined && r.last > zxid) r.last = zxid;
+  }
+}
+
+/** The zxids a log record holds (its key alone when it cannot be decoded; recovery reports that). */
+function zxidsIn(key: bigint, value: Uint8Array): bigint[] {
+  try {
+    return decodeLogRecord(key, value).txns.map((t) => t.zxid);
+  } catch {
+    return [key];
   }
 }
 
@@ -593,7 +602,6 @@ export class LevelStorage implements Storage {
       for await (const [k, v] of this.db.iterator(LOG_RANGE)) {
         count++;
         const zxid = keyZxid(k);
-        this.logged.add(zxid);
         const z = formatZxid(zxid);
         let head: LogRecordHead | undefined;
         let detail: string | undefined;
@@ -603,6 +611,8 @@ export class LevelStorage implements Storage {
           if (!(e instanceof CorruptRecordError)) throw e;
           detail = e.detail;
         }
+        if (head) this.logged.addGroup(head.first, zxid, head.count, () => zxidsIn(zxid, v));
+        else this.logged.add(zxid);
         if (zxid <= S) {
           if (detail !== undefined) beforeDamaged.push({ zxid, detail });
           beforeLast = { zxid, ok: detail === undefined };
@@ -742,6 +752,7 @@ export class LevelStorage implements Storage {
     this.assertReady();
     let batch: Txn[] = [];
     let prev: bigint | undefined;
+    // Records are keyed by their last zxid: the first one after `afterZxid` may begin before it.
     for await (const [k, v] of this.db.iterator({ gt: logKey(afterZxid), lte: logKey(MAX_ZXID) })) {
       const zxid = keyZxid(k);
       const r = decodeLogRecord(zxid, v);
@@ -749,7 +760,7 @@ export class LevelStorage implements Storage {
         throw new CorruptRecordError(`log ${formatZxid(zxid)}`, `follows ${formatZxid(r.prev)}, but the log holds ${formatZxid(prev)} before it`);
       }
       prev = zxid;
-      batch.push(r.txn);
+      for (const t of r.txns) if (t.zxid > afterZxid) batch.push(t);
       if (batch.length >= 1000) {
         yield batch;
         batch = [];
@@ -767,17 +778,24 @@ export class LevelStorage implements Storage {
     let expected: bigint | undefined;
     for await (const [k, v] of this.db.iterator({ gt: logKey(afterZxid), lte: logKey(MAX_ZXID) })) {
       const zxid = keyZxid(k);
+      let r: ReturnType<typeof decodeLogRecord>;
       try {
-        const r = decodeLogRecord(zxid, v);
-        const out: { zxid: bigint; prev: bigint; txn: Txn; problem?: string } = { zxid, prev: r.prev, txn: r.txn };
-        if (expected !== undefined && r.prev !== expected) out.problem = `follows ${formatZxid(r.prev)}, but the log holds ${formatZxid(expected)} before it`;
-        expected = zxid;
-        yield out;
+        r = decodeLogRecord(zxid, v);
       } catch (e) {
         if (!(e instanceof CorruptRecordError)) throw e;
         expected = zxid;
         yield { zxid, problem: e.detail };
+        continue;
       }
+      // One entry per txn; a batch record's txns each follow the one before.
+      let before = r.prev;
+      for (const txn of r.txns) {
+        const out: { zxid: bigint; prev: bigint; txn: Txn; problem?: string } = { zxid: txn.zxid, prev: before, txn };
+        if (before === r.prev && expected !== undefined && r.prev !== expected) out.problem = `follows ${formatZxid(r.prev)}, but the log holds ${formatZxid(expected)} before it`;
+        before = txn.zxid;
+        if (txn.zxid > afterZxid) yield out;
+      }
+      expected = zxid;
     }
   }
 
@@ -859,13 +877,13 @@ export class LevelStorage implements Storage {
       for (const p of group) p.reject(e);
       return;
     }
-    // Keys and values side by side (no op object per txn); an append that fails is rolled back.
-    const keys: Bytes[] = [];
-    const values: Bytes[] = [];
+    // Every accepted append of the group goes into one record (format 4); an append that is not a
+    // valid run of txns after the ones before it is refused alone.
     const accepted: QueuedAppend[] = [];
-    let last = this.lastAppended;
+    const txns: Txn[] = [];
+    const prevOfGroup = this.lastAppended;
+    let last = prevOfGroup;
     for (const p of group) {
-      const mark = keys.length;
       let prev = last;
       let error: StorageError | undefined;
       for (const t of p.txns) {
@@ -877,41 +895,56 @@ export class LevelStorage implements Storage {
           error = new StorageError('BAD_ARGUMENT', `append out of order: ${formatZxid(t.zxid)} after ${formatZxid(prev)}`);
           break;
         }
-        try {
-          values.push(encodeLogRecord(t, prev));
-        } catch (e) {
-          error = new StorageError('BAD_ARGUMENT', `append: txn ${formatZxid(t.zxid)} cannot be encoded (${(e as Error).message})`);
-          break;
-        }
-        keys.push(logKey(t.zxid));
         prev = t.zxid;
       }
       if (error) {
-        keys.length = mark;
-        values.length = mark;
         p.reject(error);
         continue;
       }
       last = prev;
       accepted.push(p);
+      for (const t of p.txns) txns.push(t);
     }
     if (accepted.length === 0) return;
+    let value: Buffer;
     try {
-      const b = this.db.batch();
-      for (let i = 0; i < keys.length; i++) b.put(keys[i]!, values[i]!);
-      await b.write({ sync: this.forceSync });
+      value = encodeLogBatch(txns, prevOfGroup);
+    } catch {
+      // A txn that cannot be encoded fails its own append, not its neighbours' (rare: the txns
+      // come from prep; this is for callers of the storage API).
+      const ok = accepted.filter((p) => {
+        try {
+          encodeLogBatch(p.txns, 0n);
+          return true;
+        } catch (e) {
+          p.reject(new StorageError('BAD_ARGUMENT', `append: a txn cannot be encoded (${(e as Error).message})`));
+          return false;
+        }
+      });
+      accepted.length = 0;
+      txns.length = 0;
+      for (const p of ok) {
+        accepted.push(p);
+        for (const t of p.txns) txns.push(t);
+      }
+      if (accepted.length === 0) return;
+      last = txns[txns.length - 1]!.zxid;
+      value = encodeLogBatch(txns, prevOfGroup);
+    }
+    try {
+      await this.db.put(logKey(last), value, { sync: this.forceSync });
     } catch (e) {
       // A failed write leaves the log in a state we cannot reason about (ZOOKEEPER-4882): no more writes.
-      this.failure = new StorageError('IO', `writing ${keys.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });
+      this.failure = new StorageError('IO', `writing ${txns.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });
       for (const p of accepted) p.reject(this.failure);
       return;
     }
     this.lastAppended = last;
-    this.logged.addGroup(accepted[0]!.txns[0]!.zxid, last, keys.length, function* () {
-      for (const p of accepted) for (const t of p.txns) yield t.zxid;
+    this.logged.addGroup(txns[0]!.zxid, last, txns.length, function* () {
+      for (const t of txns) yield t.zxid;
     });
     this.counters.batches++;
-    this.counters.txns += keys.length;
+    this.counters.txns += txns.length;
     for (const p of accepted) p.resolve();
   }
 
@@ -949,7 +982,22 @@ export class LevelStorage implements Storage {
     if (typeof zxid !== 'bigint' || zxid < 0n) throw new StorageError('BAD_ARGUMENT', 'truncateAfter needs a zxid (bigint ≥ 0)');
     await this.exclusive(async () => {
       const ops: BatchOp[] = [];
-      for await (const k of this.db.keys({ gt: logKey(zxid), lte: logKey(MAX_ZXID) })) ops.push({ type: 'del', key: k });
+      let straddling = true;
+      for await (const [k, v] of this.db.iterator({ gt: logKey(zxid), lte: logKey(MAX_ZXID) })) {
+        ops.push({ type: 'del', key: k });
+        if (!straddling) continue;
+        straddling = false;
+        // The first record after `zxid` may begin at or before it (records are keyed by their last
+        // zxid): what it holds up to `zxid` is kept, in a record of its own. A damaged one goes
+        // whole (recovery at opening had reported it).
+        try {
+          const r = decodeLogRecord(keyZxid(k), v);
+          const kept = r.txns.filter((t) => t.zxid <= zxid);
+          if (kept.length > 0) ops.push({ type: 'put', key: logKey(kept[kept.length - 1]!.zxid), value: encodeLogBatch(kept, r.prev) });
+        } catch (e) {
+          if (!(e instanceof CorruptRecordError)) throw e;
+        }
+      }
       // Snapshots newer than the truncation point describe a history being abandoned.
       const dropped: CatalogEntry[] = [];
       for (const c of this.catalog.values()) {

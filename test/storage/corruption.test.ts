@@ -22,15 +22,19 @@ function tempDir(): string {
   return d;
 }
 
-/** Fills a directory: txns in steps, a real fuzzy snapshot (takeSnapshot) after each step listed in `snapAfter`. */
-async function build(dir: string, seed: number, steps: number[], snapAfter: number[]): Promise<{ w: Workload; snaps: bigint[] }> {
+/**
+ * Fills a directory: txns in steps, a real fuzzy snapshot (takeSnapshot) after each step listed in
+ * `snapAfter`. One txn per append (`perRecord` 1, the default), so one log record per txn: these
+ * tests damage the record of a chosen txn; group-commit records of several txns are tested below.
+ */
+async function build(dir: string, seed: number, steps: number[], snapAfter: number[], perRecord = 1): Promise<{ w: Workload; snaps: bigint[] }> {
   const w = new Workload(seed);
   const s = new LevelStorage(dir);
   await s.open();
   const snaps: bigint[] = [];
   for (let i = 0; i < steps.length; i++) {
     const txns = w.steps(steps[i]!);
-    for (let k = 0; k < txns.length; k += 10) await s.append(txns.slice(k, k + 10));
+    for (let k = 0; k < txns.length; k += perRecord) await s.append(txns.slice(k, k + perRecord));
     if (snapAfter.includes(i)) snaps.push((await takeSnapshot(w.tree, s, realClock, silentLogger)).zxid);
   }
   await s.close();
@@ -410,4 +414,108 @@ describe('storage/level: corruption is detected, reported precisely, and never s
     assert.ok(outcomes.some((o) => o === 'refused' || o !== w.lastZxid), `some damage was noticed: ${outcomes.map(String).join(', ')}`);
     if (process.env.CONCLAVE_TEST_VERBOSE) console.log(outcomes);
   });
+
+  describe('group-commit records (format 4: the txns of one group in one record, keyed by the last)', () => {
+    /** Every log key with the first and last zxid of its record, in order. */
+    async function records(dir: string): Promise<bigint[]> {
+      const out: bigint[] = [];
+      await raw(dir, async (db) => {
+        for await (const k of db.keys({ gte: logKey(0n), lte: logKey((1n << 64n) - 1n) })) out.push(Buffer.from(k).readBigUInt64BE(1));
+      });
+      return out;
+    }
+
+    it('one record per group; reading from inside a record returns exactly the txns after the point', async () => {
+      const dir = tempDir();
+      const { w } = await build(dir, 51, [95], [], 10);
+      const keys = await records(dir);
+      assert.equal(keys.length, 10, 'ten appends of ten txns (the last of five), ten records');
+      assert.deepEqual(keys, w.txns.filter((_, i) => i % 10 === 9 || i === w.txns.length - 1).map((t) => t.zxid));
+      const s = new LevelStorage(dir);
+      await s.open();
+      try {
+        for (const from of [0n, w.txns[0]!.zxid, w.txns[33]!.zxid, w.txns[39]!.zxid, w.txns[94]!.zxid]) {
+          const got: bigint[] = [];
+          for await (const b of s.readLog(from)) got.push(...b.map((t) => t.zxid));
+          assert.deepEqual(got, w.txns.filter((t) => t.zxid > from).map((t) => t.zxid), `after ${formatZxid(from)}`);
+        }
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('concurrent appends are committed together in one record and each resolves', async () => {
+      const dir = tempDir();
+      const w = new Workload(52);
+      const txns = w.steps(60);
+      const s = new LevelStorage(dir);
+      await s.open();
+      await s.append(txns.slice(0, 1));
+      await Promise.all([s.append(txns.slice(1, 20)), s.append(txns.slice(20, 40)), s.append(txns.slice(40))]);
+      await s.close();
+      assert.deepEqual(await records(dir), [txns[0]!.zxid, txns[59]!.zxid], 'the three appends queued behind the first went in one record');
+      assert.equal((await recover(dir)).digest, w.digestAt(txns[59]!.zxid));
+    });
+
+    it('a truncation inside a record keeps what it holds up to the point (rewritten as a record of its own)', async () => {
+      const dir = tempDir();
+      const { w } = await build(dir, 53, [80], [], 10);
+      const at = w.txns[44]!.zxid; // the fifth txn of the fifth record
+      const s = new LevelStorage(dir);
+      await s.open();
+      await s.truncateAfter(at);
+      const next = new Workload(53);
+      next.steps(45);
+      const more = next.steps(7); // the same history up to `at`, then other txns
+      await s.append(more);
+      await s.close();
+      const keys = await records(dir);
+      assert.deepEqual(keys.slice(-2), [at, more[6]!.zxid]);
+      const r = await recover(dir);
+      assert.deepEqual(r.damage, []);
+      assert.equal(r.lastZxid, more[6]!.zxid);
+      assert.equal(r.digest, next.digestAt(more[6]!.zxid));
+    });
+
+    it('a snapshot taken inside a record: recovery replays only what follows it; a purge keeps the record that holds both sides', async () => {
+      const dir = tempDir();
+      const w = new Workload(54);
+      const s = new LevelStorage(dir);
+      await s.open();
+      const a = w.steps(25);
+      await s.append(a.slice(0, 10));
+      // A fuzzy snapshot at the 15th txn, whose record (txns 11–20) is appended after it.
+      const partial = new Workload(54);
+      partial.steps(15);
+      const snap = await takeSnapshot(partial.tree, s, realClock, silentLogger);
+      await s.append(a.slice(10, 20));
+      await s.append(a.slice(20));
+      assert.deepEqual(await s.purge(1), { snapshots: 0, txns: 15 }, 'txns up to the snapshot count as purged');
+      await s.close();
+      assert.deepEqual(await records(dir), [a[19]!.zxid, a[24]!.zxid], 'the record of txns 1–10 went; 11–20 stays (it holds 16–20)');
+      const r = await recover(dir);
+      assert.deepEqual(r.damage, []);
+      assert.equal(r.snapshotZxid, snap.zxid);
+      assert.equal(r.lastZxid, a[24]!.zxid);
+      assert.equal(r.digest, w.digestAt(a[24]!.zxid));
+    });
+
+    it('a damaged last record goes whole (the state ends at the record before); in the middle, with records after it, refuses', async () => {
+      const dir = tempDir();
+      const { w } = await build(dir, 55, [60], [], 10);
+      const copy = tempDir();
+      cpSync(dir, copy, { recursive: true });
+      await raw(dir, (db) => flipValueByte(db, logKey(w.lastZxid), 40));
+      const r = await recover(dir);
+      assert.equal(r.damage.length, 1);
+      assert.equal(r.damage[0]!.kind, 'log-tail-truncated');
+      assert.match(r.damage[0]!.action, /removed 1 damaged record/);
+      assert.equal(r.lastZxid, w.txns[49]!.zxid);
+      assert.equal(r.digest, w.digestAt(w.txns[49]!.zxid));
+
+      await raw(copy, (db) => flipValueByte(db, logKey(w.txns[29]!.zxid), 40));
+      await assert.rejects(loadTree(new LevelStorage(copy), silentLogger, 0), refused(new RegExp(`log ${formatZxid(w.txns[29]!.zxid)} is damaged .*and 3 valid record\\(s\\) after it`)));
+    });
+  });
 });
+

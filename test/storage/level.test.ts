@@ -274,7 +274,7 @@ describe('storage/level: LevelDB specifics', function () {
       await db.open();
       await db.put(metaKey('format'), encodeMeta(FORMAT_VERSION + 1));
       await db.close();
-      await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && new RegExp(`storage format ${FORMAT_VERSION + 1}; this conclave reads formats 1, 2 and 3`).test((e as Error).message));
+      await assert.rejects(new LevelStorage(dir).open(), (e: unknown) => code('FORMAT')(e) && new RegExp(`storage format ${FORMAT_VERSION + 1}; this conclave reads formats 1, 2, 3 and 4`).test((e as Error).message));
     });
 
     it('a format 2 snapshot (chunks in LevelDB) is used, upgraded directories take new snapshots as files, and purge removes the old one', async () => {
