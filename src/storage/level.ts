@@ -142,6 +142,37 @@ class LoggedZxids {
   }
 }
 
+/** Txns per log record at most, and (roughly) bytes of data: a long DIFF is logged in several records. */
+const RECORD_MAX_TXNS = 4096;
+const RECORD_MAX_DATA_BYTES = 4 * 1024 * 1024;
+
+/** The data a txn carries (what makes records big), roughly. */
+function dataBytes(t: Txn): number {
+  const op = t.op as { type: string; data?: Uint8Array; ops?: { data?: Uint8Array }[] };
+  let n = op.data instanceof Uint8Array ? op.data.length : 0;
+  if (op.type === 'multi' && Array.isArray(op.ops)) for (const o of op.ops) if (o.data instanceof Uint8Array) n += o.data.length;
+  return n;
+}
+
+/** The log records (format 4) for `txns` appended after `prev`, in order; each chained to the one before. */
+function logRecords(txns: readonly Txn[], prev: bigint): { key: Buffer; value: Buffer }[] {
+  const out: { key: Buffer; value: Buffer }[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < txns.length; i++) {
+    bytes += dataBytes(txns[i]!);
+    if (i + 1 === txns.length || i + 1 - start >= RECORD_MAX_TXNS || bytes >= RECORD_MAX_DATA_BYTES) {
+      const part = start === 0 && i + 1 === txns.length ? txns : txns.slice(start, i + 1);
+      const last = part[part.length - 1]!.zxid;
+      out.push({ key: logKey(last), value: encodeLogBatch(part, prev) });
+      prev = last;
+      start = i + 1;
+      bytes = 0;
+    }
+  }
+  return out;
+}
+
 /** The zxids a log record holds (its key alone when it cannot be decoded; recovery reports that). */
 function zxidsIn(key: bigint, value: Uint8Array): bigint[] {
   try {
@@ -906,9 +937,9 @@ export class LevelStorage implements Storage {
       for (const t of p.txns) txns.push(t);
     }
     if (accepted.length === 0) return;
-    let value: Buffer;
+    let records: { key: Buffer; value: Buffer }[];
     try {
-      value = encodeLogBatch(txns, prevOfGroup);
+      records = logRecords(txns, prevOfGroup);
     } catch {
       // A txn that cannot be encoded fails its own append, not its neighbours' (rare: the txns
       // come from prep; this is for callers of the storage API).
@@ -929,10 +960,16 @@ export class LevelStorage implements Storage {
       }
       if (accepted.length === 0) return;
       last = txns[txns.length - 1]!.zxid;
-      value = encodeLogBatch(txns, prevOfGroup);
+      records = logRecords(txns, prevOfGroup);
     }
     try {
-      await this.db.put(logKey(last), value, { sync: this.forceSync });
+      if (records.length === 1) {
+        await this.db.put(records[0]!.key, records[0]!.value, { sync: this.forceSync });
+      } else {
+        const b = this.db.batch();
+        for (const r of records) b.put(r.key, r.value);
+        await b.write({ sync: this.forceSync });
+      }
     } catch (e) {
       // A failed write leaves the log in a state we cannot reason about (ZOOKEEPER-4882): no more writes.
       this.failure = new StorageError('IO', `writing ${txns.length} txn(s) to ${this.directory} failed: ${levelMessage(e)}`, { cause: e });

@@ -457,6 +457,26 @@ describe('storage/level: corruption is detected, reported precisely, and never s
       assert.equal((await recover(dir)).digest, w.digestAt(txns[59]!.zxid));
     });
 
+    it('a long append (a DIFF) is logged as several records: at most 4096 txns or ~4 MiB of data each', async () => {
+      const dir = tempDir();
+      const w = new Workload(56);
+      const small = w.bulk(10_000, 8);
+      const big = w.bulk(3, 3 * 1024 * 1024);
+      const s = new LevelStorage(dir);
+      await s.open();
+      await s.append(small);
+      await s.append(big);
+      await s.close();
+      const keys = await records(dir);
+      // bulk() starts with a createSession (and the first time a create of /bulk).
+      assert.equal(small.length, 10_002);
+      assert.equal(big.length, 4);
+      assert.deepEqual(keys, [small[4095]!.zxid, small[8191]!.zxid, small[10_001]!.zxid, big[2]!.zxid, big[3]!.zxid]);
+      const r = await recover(dir);
+      assert.deepEqual(r.damage, []);
+      assert.equal(r.digest, w.digestAt(big[3]!.zxid));
+    });
+
     it('a truncation inside a record keeps what it holds up to the point (rewritten as a record of its own)', async () => {
       const dir = tempDir();
       const { w } = await build(dir, 53, [80], [], 10);
