@@ -282,7 +282,10 @@ export function runCompliance(h: ComplianceHarness): void {
           if (i % 8 === 7) await sleep(2);
         }
         assert.ok(maxQueued <= BOUND, `queued ${maxQueued} bytes for a frozen receiver; the bound is ${BOUND}`);
-        await waitFor(() => r.downs.length > downsBefore, 10_000 * k, 'the disconnect policy to close the link to the frozen receiver');
+        // The policy closes the link ('down'). Rarely the channel was being replaced just as the
+        // receiver froze (see above): the new one never comes up, so nothing queues and no 'down'
+        // follows; the link to the frozen receiver is not up either way.
+        await waitFor(() => r.downs.length > downsBefore || !fp.local.connected().includes(2), 10_000 * k, 'the disconnect policy to close the link to the frozen receiver');
         const growth = process.memoryUsage().arrayBuffers - heapBefore;
         assert.ok(growth < 128 * 1024 * 1024, `256 MiB sent to a frozen receiver grew buffers by ${growth} bytes`);
         await fp.thaw();
