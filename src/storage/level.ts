@@ -908,8 +908,9 @@ export class LevelStorage implements Storage {
       for (const p of group) p.reject(e);
       return;
     }
-    // Every accepted append of the group goes into one record (format 4); an append that is not a
-    // valid run of txns after the ones before it is refused alone.
+    // Every accepted append of the group goes into one record (format 4; a long group into several,
+    // see logRecords); an append that is not a valid run of txns after the ones before it is
+    // refused alone.
     const accepted: QueuedAppend[] = [];
     const txns: Txn[] = [];
     const prevOfGroup = this.lastAppended;
@@ -1019,11 +1020,11 @@ export class LevelStorage implements Storage {
     if (typeof zxid !== 'bigint' || zxid < 0n) throw new StorageError('BAD_ARGUMENT', 'truncateAfter needs a zxid (bigint ≥ 0)');
     await this.exclusive(async () => {
       const ops: BatchOp[] = [];
-      let straddling = true;
+      let first = true;
       for await (const [k, v] of this.db.iterator({ gt: logKey(zxid), lte: logKey(MAX_ZXID) })) {
         ops.push({ type: 'del', key: k });
-        if (!straddling) continue;
-        straddling = false;
+        if (!first) continue;
+        first = false;
         // The first record after `zxid` may begin at or before it (records are keyed by their last
         // zxid): what it holds up to `zxid` is kept, in a record of its own. A damaged one goes
         // whole (recovery at opening had reported it).
@@ -1271,7 +1272,8 @@ export class LevelStorage implements Storage {
     // from the zxids kept in memory: reading the keys to count them cost as much as the delete
     // (75k records: ~120 of ~200 ms of CPU; a JS batch op per record cost 190 ms per 50k). Nothing
     // is appended in that range meanwhile (appends follow the last txn, which is at or after every
-    // snapshot).
+    // snapshot). Records are keyed by their last zxid, so a record that also holds txns after the
+    // snapshot stays (until a later purge).
     const txns = this.logged.countUpTo(oldestKept);
     if (txns === 0 || gen !== this.generation || this.closing) return { snapshots, txns: 0 };
     await this.tracked(this.db.clear({ gte: logKey(0n), lte: logKey(oldestKept) }));
