@@ -35,8 +35,7 @@ import type { SnapshotHeader } from './types.js';
  * on recovery) breaks that chain and is detected, where checksums alone would not see it.
  *
  * Versions: 1 wrote log records as msgpack maps (type 0x01); 2 and 3 write them in the binary txn
- * form of core/txnCodec.ts (type 0x06), the form a PROPOSAL carries (a follower logs the bytes it
- * received; the leader encodes a txn for its log and again for the PROPOSAL list); 3 writes
+ * form of core/txnCodec.ts (type 0x06), the form a PROPOSAL carries; 3 writes
  * snapshot chunks to files; 4 writes one log record per group commit (type 0x08: the batch's txns
  * as a PROPOSAL's txn list, keyed by its last zxid) instead of one per txn (~1.5–2 µs of CPU per txn
  * saved, measured on classic-level with 250-txn groups). All four are read: a record of one txn
@@ -223,7 +222,7 @@ export function checkLogRecord(keyZxid: bigint, value: Uint8Array): LogRecordHea
   if (zxid !== keyZxid) throw new CorruptRecordError(where, `record says zxid ${formatZxid(zxid)} (key and record disagree)`);
   const first = batch ? b.readBigUInt64BE(21) : zxid;
   const count = batch ? b.readUInt32BE(29) : 1;
-  if (first > zxid || count < 1 || (count === 1) !== (first === zxid)) {
+  if (first > zxid || count < 1 || (count === 1) !== (first === zxid) || BigInt(count) > zxid - first + 1n) {
     throw new CorruptRecordError(where, `says it holds ${count} txn(s) from ${formatZxid(first)}`);
   }
   if (prev >= first) throw new CorruptRecordError(where, `previous zxid ${formatZxid(prev)} is not below the record's own`);
