@@ -1,7 +1,7 @@
 /**
  * The write part of benchmarks/cluster.ts alone, for iterating on the replicated write path: a
  * 3-process TCP ensemble with LevelDB (fsync on), create and setData with 256 callers on the
- * leader (and on a follower with --follower), several rounds, CPU µs per op for each process.
+ * leader (and on a follower with --follower), several rounds, CPU µs and minor page faults per op for each process.
  *
  *   npx tsx benchmarks/clusterWrites.ts [--ops 20000] [--rounds 3] [--follower] [--concurrency 256] [--no-snapshots] [--prefill N]
  *
@@ -52,6 +52,17 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
+/** Minor and major page faults of one process so far (Linux /proc; all threads). */
+function pageFaults(pid: number): { minor: number; major: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { minor: Number(f[7]), major: Number(f[9]) };
+  } catch {
+    return { minor: 0, major: 0 };
+  }
+}
+
 interface Measurement { ops: number; opsPerSec: number; p50Ms: number; p99Ms: number; errors: number }
 
 async function main(): Promise<void> {
@@ -72,10 +83,12 @@ async function main(): Promise<void> {
     const stats = (): Promise<Stats[]> => Promise.all(order.map((m) => m.call<Stats>('stats')));
     const run = async (op: string, dir: string, existing?: number): Promise<Measurement> => {
       const threadsBefore = order.map((m) => threadCpu(m.pid));
+      const faultsBefore = order.map((m) => pageFaults(m.pid));
       const before = await stats();
       const r = await target.call<Measurement>('bench', { op, dir, concurrency: CONC, ops: OPS, maxMs: 60_000, existing }, 180_000);
       const after = await stats();
       const threadsAfter = order.map((m) => threadCpu(m.pid));
+      const faultsAfter = order.map((m) => pageFaults(m.pid));
       const cpu = after.map((s, i) => (s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system) / Math.max(1, r.ops));
       const perFsync = (after[0]!.fsyncTxns - before[0]!.fsyncTxns) / Math.max(1, after[0]!.fsyncBatches - before[0]!.fsyncBatches);
       const total = cpu.reduce((a, b) => a + b, 0);
@@ -86,6 +99,8 @@ async function main(): Promise<void> {
       process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}  snapshots ${snaps.join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
       const gc = after.map((s, i) => ['minor', 'major', 'other'].map((k) => (s.gcMs[k as 'minor'] - before[i]!.gcMs[k as 'minor']) * 1000 / Math.max(1, r.ops)));
       process.stdout.write(`    main-thread GC µs/op (minor/major/other): ${gc.map((g) => g.map((x) => x.toFixed(1)).join('/')).join('  ')}\n`);
+      const faults = faultsAfter.map((f, i) => (f.minor - faultsBefore[i]!.minor) / Math.max(1, r.ops));
+      process.stdout.write(`    page faults per op (minor): ${faults.map((x) => x.toFixed(3)).join(' ')}\n`);
       if (args.threads) {
         order.forEach((m, i) => {
           const parts = [...threadsAfter[i]!].map(([name, us]) => [name, (us - (threadsBefore[i]!.get(name) ?? 0)) / Math.max(1, r.ops)] as const)
