@@ -1043,10 +1043,13 @@ export class ZabPeer {
     for (const h of [...l.learners.values()]) {
       if (now - h.lastHeard > (h.phase === 'synced' ? this.cfg.syncLimit : this.cfg.initLimit)) {
         this.dropLearner(h, `silent for ${now - h.lastHeard} ticks`);
+        // A drop that cost the quorum ended the leadership: nothing of it is left to tick.
+        if (this.lead !== l) return;
         continue;
       }
       if (h.phase !== 'synced' && now - h.startedTick > this.cfg.initLimit) {
         this.dropLearner(h, `not synced within initLimit (${this.cfg.initLimit} ticks)`);
+        if (this.lead !== l) return;
         continue;
       }
       if (h.phase === 'syncing' || h.phase === 'synced') {
@@ -1065,8 +1068,11 @@ export class ZabPeer {
 
   /**
    * Whether voters heard from while synced within the leader's lease (plus this leader) form a
-   * quorum. The lease is shorter than the learners' syncLimit timeout, so an isolated leader
-   * steps down (and its sessions see SUSPENDED) before the others can elect a new one.
+   * quorum. With syncLimit ≥ 3 the lease is shorter than the learners' syncLimit timeout, so an
+   * isolated leader steps down (and its sessions see SUSPENDED) before the others can elect a new
+   * one; with syncLimit 2 both run out in the same tick. Any learner dropped in a tick in which the
+   * lease has run out (a silent one, one that did not sync within initLimit) ends the leadership
+   * there, and leaderTick stops.
    */
   private hasSyncedQuorum(now: number): boolean {
     const lease = Math.max(2, this.cfg.syncLimit - 2);

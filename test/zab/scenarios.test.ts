@@ -128,6 +128,25 @@ describe('zab/scenarios: failures the ensemble must survive (issue 4)', function
     for (const [, v] of valuesEverywhere(c, '/minority')) assert.equal(v, null);
   });
 
+  it('with syncLimit 2, a leader cut off from both followers steps down (dropping the second learner after losing the quorum in the same tick crashed it)', async () => {
+    // syncLimit 2 gives a lease of 2 ticks, the same as the silence that drops a synced learner:
+    // the first drop of the tick loses the quorum and ends the leadership, the second then ran
+    // on a leader state that was gone (TypeError; the member stopped for good).
+    for (const seed of [3, 29, 41]) {
+      c = newCluster({ seed, syncLimit: 2 });
+      const old = await c.startAll();
+      c.partition([old.id], c.ids.filter((id) => id !== old.id));
+      await c.until(() => c.leader() !== undefined && c.leader()!.id !== old.id, 5000);
+      await c.runFor(1000);
+      assert.deepEqual(c.violations, [], c.events.slice(-20).join('\n'));
+      assert.notEqual(old.state, 'stopped', `member ${old.id} stopped: ${c.events.slice(-10).join('\n')}`);
+      assert.equal(old.zab.isLeader, false);
+      c.heal();
+      await assertHealthy(c);
+      await c.shutdown();
+    }
+  });
+
   it('5 voters survive 2 failures and stop writing after 3', async () => {
     c = newCluster({ seed: 18, voters: 5 });
     await c.startAll();
