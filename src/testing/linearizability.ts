@@ -933,7 +933,9 @@ export function checkSequentialReads(entries: HistEntry[]): SequentialReadsResul
       if (w === p || w === q) continue;
       // The write must take effect before q's observation (≤ q.completedAt). A read may have
       // observed a stale state, so after p only if p is the client's own write (its real point).
-      if (w.invokedAt < q.completedAt! && (!pOwn || (w.completedAt ?? Infinity) > p.invokedAt)) return true;
+      // Timestamps are coarse (ms; virtual time runs many steps in one): equal ones do not order
+      // two operations, so a write whose interval only touches q's or p's may fall on either side.
+      if (w.invokedAt <= q.completedAt! && (!pOwn || (w.completedAt ?? Infinity) >= p.invokedAt)) return true;
     }
     return false;
   };
