@@ -306,7 +306,7 @@ export class Member extends EventEmitter<MemberEvents> {
         logWindow: this.config.logWindow ?? 20_000,
         connectionNonce: Math.floor(this.random() * 0x7fffffff),
       },
-      { currentEpoch: rec.currentEpoch, acceptedEpoch: rec.acceptedEpoch, lastZxid: rec.lastZxid, baseZxid: rec.snapshotZxid, recentLog: rec.recentLog },
+      { currentEpoch: rec.currentEpoch, acceptedEpoch: rec.acceptedEpoch, lastZxid: rec.lastZxid, baseZxid: rec.snapshotZxid, recentLog: rec.recentLog, recentFrom: rec.recentFrom },
       { snapshot: () => this.treeSnapshot() },
     );
     this.sessionBase = ((BigInt(this.clock.now()) << 16n) & ((1n << 56n) - 1n)) | (BigInt(this.id & 0xff) << 56n);

@@ -14,6 +14,8 @@ export interface Recovered {
   lastZxid: bigint;
   /** The last `window` txns replayed (for ZAB's DIFF window). */
   recentLog: Txn[];
+  /** The zxid `recentLog` follows: it holds every logged txn in (recentFrom, lastZxid]. */
+  recentFrom: bigint;
 }
 
 /**
@@ -54,7 +56,9 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
   if (upTo !== undefined && snapshotZxid > upTo) {
     throw new Error(`newest snapshot ${formatZxid(snapshotZxid)} is past ${formatZxid(upTo)}; cannot rebuild the tree`);
   }
-  const recent: Txn[] = [];
+  let recent: Txn[] = [];
+  // The zxid just before recent[0]: the snapshot's until txns are dropped from the front.
+  let recentFrom = snapshotZxid;
   let replayed = 0;
   let lastZxid = snapshotZxid;
   outer: for await (const batch of storage.readLog(snapshotZxid)) {
@@ -65,15 +69,25 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
       replayed++;
       if (window > 0) {
         recent.push(txn);
-        if (recent.length > window * 2) recent.splice(0, recent.length - window);
+        if (recent.length > window * 2) {
+          const drop = recent.length - window;
+          recentFrom = recent[drop - 1]!.zxid;
+          recent.splice(0, drop);
+        }
       }
     }
   }
   tree.notifications.length = 0;
   if (replayed > 0) log.info({ txns: replayed, lastZxid: formatZxid(lastZxid) }, 'log replayed');
+  if (window <= 0) {
+    recentFrom = lastZxid;
+  } else if (recent.length > window) {
+    recentFrom = recent[recent.length - window - 1]!.zxid;
+    recent = recent.slice(-window);
+  }
   return {
     tree, currentEpoch: st.currentEpoch, acceptedEpoch: st.acceptedEpoch, snapshotZxid, lastZxid,
-    recentLog: window > 0 ? recent.slice(-window) : [],
+    recentLog: window > 0 ? recent : [], recentFrom,
   };
 }
 

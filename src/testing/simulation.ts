@@ -24,6 +24,10 @@ export interface SimulationOptions {
   /** Virtual duration of the faulty phase in ms (default 3000). */
   durationMs?: number;
   tickMs?: number;
+  /** Ticks a follower may take to sync (default 10). */
+  initLimit?: number;
+  /** Ticks a follower may go silent before it is dropped (default 5; 2 is the tightest ZooKeeper allows in practice). */
+  syncLimit?: number;
   /** Inject crashes, partitions and message faults (default true). */
   faults?: boolean;
   /** Keys the workload writes (default 3). */
@@ -85,12 +89,12 @@ export class Simulation {
 
   constructor(options: SimulationOptions) {
     this.options = {
-      voters: 3, observers: 0, clients: 5, durationMs: 3000, tickMs: 50, faults: true, paths: 3,
+      voters: 3, observers: 0, clients: 5, durationMs: 3000, tickMs: 50, initLimit: 10, syncLimit: 5, faults: true, paths: 3,
       fsyncMs: [0, 4], snapCount: 150, logWindow: 60, verbose: false, logger: silentLogger, ...options,
     };
     const o = this.options;
     this.cluster = new SimCluster({
-      seed: o.seed, voters: o.voters, observers: o.observers, tickMs: o.tickMs, fsyncMs: o.fsyncMs,
+      seed: o.seed, voters: o.voters, observers: o.observers, tickMs: o.tickMs, initLimit: o.initLimit, syncLimit: o.syncLimit, fsyncMs: o.fsyncMs,
       snapCount: o.snapCount, logWindow: o.logWindow, logger: o.logger, verbose: o.verbose,
       member: { containerCheckIntervalMs: 500 },
     });

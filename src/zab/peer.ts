@@ -34,8 +34,14 @@ export interface ZabInit {
   lastZxid: bigint;
   /** zxid the tree's confirmed-committed base starts at (the snapshot's). */
   baseZxid: bigint;
-  /** The most recent logged txns after `baseZxid`, in order (bounded by logWindow). */
+  /** The most recent logged txns, in order, the last of them at `lastZxid` (bounded by logWindow). */
   recentLog: Txn[];
+  /**
+   * The zxid `recentLog` follows: the log holds nothing between it and `recentLog[0]`, so a
+   * follower at or after it can be sent a DIFF (default `baseZxid`, right only when recentLog holds
+   * every txn logged after the snapshot).
+   */
+  recentFrom?: bigint;
 }
 
 /** A whole tree for SNAP sync, taken synchronously from the applied state. */
@@ -238,7 +244,7 @@ export class ZabPeer {
     this.window = recent;
     this.windowStart = recent.length > 0 && recent.length < init.recentLog.length
       ? init.recentLog[init.recentLog.length - recent.length - 1]!.zxid
-      : init.baseZxid;
+      : recent.length > 0 ? init.recentFrom ?? init.baseZxid : init.lastZxid;
     if (recent.length > 0 && recent[recent.length - 1]!.zxid !== init.lastZxid) {
       throw new Error(`recent log ends at ${formatZxid(recent[recent.length - 1]!.zxid)}, not at ${formatZxid(init.lastZxid)}`);
     }

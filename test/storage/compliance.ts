@@ -232,6 +232,27 @@ export function storageCompliance(name: string, h: StorageHarness): void {
       assert.equal(rec.tree.digest(), expected, 'recovered tree equals the live tree');
     });
 
+    it('recovery reports where its window of recent txns starts (ZAB DIFFs only from there)', async () => {
+      await s.open();
+      const w = new Workload(29);
+      const before = w.steps(10);
+      await s.append(before);
+      const snapAt = w.lastZxid;
+      await s.writeSnapshot(header(snapAt), [[...w.tree.records()]]);
+      const after = w.steps(90);
+      await s.append(after);
+      await reopen();
+      for (const window of [20, 35, 90, 200]) {
+        const rec = await loadTree(s, silentLogger, window);
+        const n = Math.min(window, after.length);
+        assert.deepEqual(rec.recentLog.map((t) => t.zxid), after.slice(-n).map((t) => t.zxid), `window ${window}`);
+        assert.equal(rec.recentFrom, n === after.length ? snapAt : after[after.length - n - 1]!.zxid, `window ${window}: the zxid before the first recent txn`);
+      }
+      const none = await loadTree(s, silentLogger, 0);
+      assert.deepEqual(none.recentLog, []);
+      assert.equal(none.recentFrom, w.lastZxid, 'no window: nothing to DIFF from before the last zxid');
+    });
+
     it('installSnapshot replaces everything: the log is emptied, older snapshots go, appends continue after it', async () => {
       await s.open();
       const w = new Workload(19);
