@@ -1,6 +1,6 @@
 /**
  * Replays one seeded simulation: `npm run sim -- --seed 42 [--members 5] [--observers 1]
- * [--steps 3000] [--clients 5] [--sync-limit 5] [--init-limit 10] [--verbose]`. The same seed always produces the same run.
+ * [--steps 3000] [--clients 5] [--sync-limit 5] [--init-limit 10] [--snap-count 150] [--log-window 60] [--verbose]`. The same seed always produces the same run.
  */
 import { Command } from 'commander';
 import type { Logger } from '../api/log.js';
@@ -16,13 +16,15 @@ const program = new Command()
   .option('--clients <n>', 'client sessions', '5')
   .option('--sync-limit <ticks>', 'syncLimit of every member', '5')
   .option('--init-limit <ticks>', 'initLimit of every member', '10')
+  .option('--snap-count <n>', 'txns between snapshots (small, to exercise snapshots)', '150')
+  .option('--log-window <n>', 'txns a leader keeps for DIFF (small, to exercise SNAP sync)', '60')
   .option('--runs <n>', 'run this many consecutive seeds', '1')
   .option('--no-faults', 'no crashes, partitions or message faults')
   .option('--verbose', 'print fault and lifecycle events as they happen')
   .option('--log <level>', 'print member logs at this level (debug, info, warn)')
   .option('--history', 'print the recorded client history');
 program.parse();
-const o = program.opts<{ seed: string; members: string; observers: string; steps: string; clients: string; syncLimit: string; initLimit: string; runs: string; faults: boolean; verbose?: boolean; history?: boolean; log?: string }>();
+const o = program.opts<{ seed: string; members: string; observers: string; steps: string; clients: string; syncLimit: string; initLimit: string; snapCount: string; logWindow: string; runs: string; faults: boolean; verbose?: boolean; history?: boolean; log?: string }>();
 
 const levels = ['debug', 'info', 'warn', 'error'];
 function consoleLogger(min: string, bindings: Record<string, unknown> = {}): Logger {
@@ -39,7 +41,8 @@ for (let seed = first; seed < first + Number(o.runs); seed++) {
   const t0 = Date.now();
   const r = await runSimulation({
     seed, voters: Number(o.members), observers: Number(o.observers), durationMs: Number(o.steps),
-    clients: Number(o.clients), syncLimit: Number(o.syncLimit), initLimit: Number(o.initLimit), faults: o.faults, verbose: o.verbose === true,
+    clients: Number(o.clients), syncLimit: Number(o.syncLimit), initLimit: Number(o.initLimit),
+    snapCount: Number(o.snapCount), logWindow: Number(o.logWindow), faults: o.faults, verbose: o.verbose === true,
     ...(o.log ? { logger: consoleLogger(o.log) } : {}),
   });
   const line = { seed, ok: r.ok, ms: Date.now() - t0, ...r.stats, violations: r.violations };
