@@ -57,7 +57,7 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
     throw new Error(`newest snapshot ${formatZxid(snapshotZxid)} is past ${formatZxid(upTo)}; cannot rebuild the tree`);
   }
   let recent: Txn[] = [];
-  // The zxid just before recent[0]: the snapshot's until txns are dropped from the front.
+  // The zxid just before recent[0]: the snapshot's, until txns are dropped from the front.
   let recentFrom = snapshotZxid;
   let replayed = 0;
   let lastZxid = snapshotZxid;
