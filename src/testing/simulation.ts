@@ -1,7 +1,7 @@
 import type { Logger } from '../api/log.js';
 import { silentLogger } from '../api/log.js';
 import type { Member } from '../api/member.js';
-import type { Session } from '../api/session.js';
+import { op as multiOp, type Session } from '../api/session.js';
 import { CreateMode } from '../core/createMode.js';
 import { KeeperError } from '../core/errors.js';
 import { formatZxid } from '../core/zxid.js';
@@ -177,6 +177,10 @@ export class Simulation {
         c.session = undefined;
         continue;
       }
+      if (roll < 0.12) {
+        await this.multiOnTree(s);
+        continue;
+      }
       const path = this.path();
       let op: HistOp;
       const r2 = this.rng.next();
@@ -197,6 +201,28 @@ export class Simulation {
           this.history.fail(id, this.clock.now());
         }
       }
+    }
+  }
+
+  /**
+   * A multi on its own subtree (`/m`, outside the checked history): a sequential create, a
+   * setData of the parent, sometimes the delete of a child and a version check that may fail the
+   * whole txn. Its effects are checked by the replicas' digests: parents' counters, sequential
+   * names and all-or-nothing application must come out the same on every member, through
+   * crashes, fuzzy snapshots and their replay.
+   */
+  private async multiOnTree(s: Session): Promise<void> {
+    try {
+      const children = await s.getChildren('/m');
+      const ops = [
+        multiOp.create('/m/s-', `v${++this.counter}`, { mode: this.rng.chance(0.3) ? CreateMode.EPHEMERAL_SEQUENTIAL : CreateMode.PERSISTENT_SEQUENTIAL }),
+        multiOp.setData('/m', `v${++this.counter}`),
+      ];
+      if (children.length > 0 && this.rng.chance(0.6)) ops.push(multiOp.delete(`/m/${this.rng.pick(children)}`));
+      if (this.rng.chance(0.2)) ops.push(multiOp.check('/m', this.rng.int(0, 40)));
+      await s.multi(ops);
+    } catch {
+      // outcome irrelevant: checked through the replicas' digests
     }
   }
 
@@ -269,10 +295,11 @@ export class Simulation {
   async run(): Promise<SimulationResult> {
     for (const id of this.cluster.ids) await this.cluster.start(id);
     if (!(await this.cluster.until(() => this.cluster.leader() !== undefined, 1500))) this.violation('no leader elected within 1.5 s without faults');
-    // A parent for the ephemerals.
+    // Parents for the ephemerals and for the multis.
     const setup = await this.anySession();
     if (setup) {
       await this.cluster.settle(setup.create('/e')).catch(() => undefined);
+      await this.cluster.settle(setup.create('/m')).catch(() => undefined);
       await this.cluster.settle(setup.close()).catch(() => undefined);
     }
     for (let i = 0; i < this.options.clients; i++) {
