@@ -207,12 +207,28 @@ export class Simulation {
   /**
    * A multi on its own subtree (`/m`, outside the checked history): a sequential create, a
    * setData of the parent, sometimes the delete of a child and a version check that may fail the
-   * whole txn. Its effects are checked by the replicas' digests: parents' counters, sequential
+   * whole txn; or work on containers there (made, given children, emptied and reaped). Its effects are checked by the replicas' digests: parents' counters, sequential
    * names and all-or-nothing application must come out the same on every member, through
    * crashes, fuzzy snapshots and their replay.
    */
   private async multiOnTree(s: Session): Promise<void> {
     try {
+      if (this.rng.chance(0.25)) {
+        // Containers: made with a child in one multi; the leader reaps one once its last child goes.
+        const box = `/m/box${this.rng.int(0, 3)}`;
+        const kids = await s.getChildren(box).catch(() => null);
+        if (kids === null) {
+          await s.multi([
+            multiOp.create(box, '', { mode: CreateMode.CONTAINER }),
+            multiOp.create(`${box}/x-`, `v${++this.counter}`, { mode: CreateMode.PERSISTENT_SEQUENTIAL }),
+          ]);
+        } else if (kids.length > 0 && this.rng.chance(0.7)) {
+          await s.delete(`${box}/${this.rng.pick(kids)}`);
+        } else {
+          await s.create(`${box}/x-`, `v${++this.counter}`, { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+        }
+        return;
+      }
       const children = await s.getChildren('/m');
       const ops = [
         multiOp.create('/m/s-', `v${++this.counter}`, { mode: this.rng.chance(0.3) ? CreateMode.EPHEMERAL_SEQUENTIAL : CreateMode.PERSISTENT_SEQUENTIAL }),
