@@ -95,7 +95,8 @@ describe('zab/scenarios: failures the ensemble must survive (issue 4)', function
   it('a leader restarted with more txns after its snapshot than its DIFF window holds sends SNAP, not a DIFF with a gap', async () => {
     // Recovery keeps only the last logWindow txns it replayed; the window was taken to start at the
     // snapshot, so a follower between the two got a DIFF missing the txns in between, refused it
-    // (gap), re-elected, and so on for ever (found by the simulation, seed 800692, --steps 8000).
+    // (gap), re-elected, and so on, election after election (found by the simulation, seed 800692,
+    // --steps 8000).
     const lines: string[] = [];
     c = newCluster({ seed: 21, logWindow: 20, lines });
     const leader = await c.startAll();
