@@ -31,6 +31,11 @@ const ROUNDS = Number(args.rounds);
 const CONC = Number(args.concurrency);
 
 interface Stats { cpu: { user: number; system: number }; gcMs: { minor: number; major: number; other: number }; fsyncBatches: number; fsyncTxns: number; packetsSent: number; packetsReceived: number; snapshotsTaken: number }
+/** The fields of a /proc stat line after the command name (which may hold spaces and parentheses). */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU µs per thread name of one process (Linux /proc), to tell the main thread from LevelDB's and V8's. */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -42,7 +47,7 @@ function threadCpu(pid: number): Map<string, number> {
       // Node 20 leaves every thread named 'node': the main thread is the one whose id is the pid.
       const comm = stat.slice(stat.indexOf('(') + 1, close).replace(/\d+$/, '#');
       const name = tid === String(pid) ? 'main' : comm === 'node' ? (process.env.CLUSTER_WRITES_TIDS ? `t${tid}` : 'other threads') : comm;
-      const f = stat.slice(close + 2).split(' ');
+      const f = statFields(stat);
       const us = (Number(f[11]) + Number(f[12])) * tick;
       out.set(name, (out.get(name) ?? 0) + us);
     } catch {
@@ -52,14 +57,12 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
-/** Minor and major page faults of one process so far (Linux /proc; all threads). */
-function pageFaults(pid: number): { minor: number; major: number } {
+/** Minor page faults of one process so far, all threads (Linux /proc; field 10 of stat). */
+function minorFaults(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { minor: Number(f[7]), major: Number(f[9]) };
+    return Number(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[7]);
   } catch {
-    return { minor: 0, major: 0 };
+    return 0;
   }
 }
 
@@ -83,12 +86,12 @@ async function main(): Promise<void> {
     const stats = (): Promise<Stats[]> => Promise.all(order.map((m) => m.call<Stats>('stats')));
     const run = async (op: string, dir: string, existing?: number): Promise<Measurement> => {
       const threadsBefore = order.map((m) => threadCpu(m.pid));
-      const faultsBefore = order.map((m) => pageFaults(m.pid));
+      const faultsBefore = order.map((m) => minorFaults(m.pid));
       const before = await stats();
       const r = await target.call<Measurement>('bench', { op, dir, concurrency: CONC, ops: OPS, maxMs: 60_000, existing }, 180_000);
       const after = await stats();
       const threadsAfter = order.map((m) => threadCpu(m.pid));
-      const faultsAfter = order.map((m) => pageFaults(m.pid));
+      const faultsAfter = order.map((m) => minorFaults(m.pid));
       const cpu = after.map((s, i) => (s.cpu.user + s.cpu.system - before[i]!.cpu.user - before[i]!.cpu.system) / Math.max(1, r.ops));
       const perFsync = (after[0]!.fsyncTxns - before[0]!.fsyncTxns) / Math.max(1, after[0]!.fsyncBatches - before[0]!.fsyncBatches);
       const total = cpu.reduce((a, b) => a + b, 0);
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${op.padEnd(8)} ${String(r.opsPerSec).padStart(6)} ops/s  p50 ${r.p50Ms} p99 ${r.p99Ms}  CPU µs/op total ${total.toFixed(1)} (leader ${cpu[0]!.toFixed(1)}, followers ${cpu[1]!.toFixed(1)} ${cpu[2]!.toFixed(1)}; system ${sys.map((x) => x.toFixed(1)).join(' ')})  ${perFsync.toFixed(0)} txns/fsync  fsyncs/s ${fsyncs.map((x) => x.toFixed(0)).join(' ')}  msgs sent/op ${sent.map((x) => x.toFixed(3)).join(' ')}  snapshots ${snaps.join(' ')}${r.errors ? `  ${r.errors} errors` : ''}\n`);
       const gc = after.map((s, i) => ['minor', 'major', 'other'].map((k) => (s.gcMs[k as 'minor'] - before[i]!.gcMs[k as 'minor']) * 1000 / Math.max(1, r.ops)));
       process.stdout.write(`    main-thread GC µs/op (minor/major/other): ${gc.map((g) => g.map((x) => x.toFixed(1)).join('/')).join('  ')}\n`);
-      const faults = faultsAfter.map((f, i) => (f.minor - faultsBefore[i]!.minor) / Math.max(1, r.ops));
+      const faults = faultsAfter.map((f, i) => (f - faultsBefore[i]!) / Math.max(1, r.ops));
       process.stdout.write(`    page faults per op (minor): ${faults.map((x) => x.toFixed(3)).join(' ')}\n`);
       if (args.threads) {
         order.forEach((m, i) => {

@@ -14,7 +14,7 @@ export interface Recovered {
   lastZxid: bigint;
   /** The last `window` txns replayed (for ZAB's DIFF window). */
   recentLog: Txn[];
-  /** The zxid `recentLog` follows: it holds every logged txn in (recentFrom, lastZxid]. */
+  /** The zxid `recentLog` follows: it holds every logged txn in (recentFrom, lastZxid] (recentFrom = lastZxid when empty). */
   recentFrom: bigint;
 }
 
@@ -56,9 +56,15 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
   if (upTo !== undefined && snapshotZxid > upTo) {
     throw new Error(`newest snapshot ${formatZxid(snapshotZxid)} is past ${formatZxid(upTo)}; cannot rebuild the tree`);
   }
-  let recent: Txn[] = [];
+  const recent: Txn[] = [];
   // The zxid just before recent[0]: the snapshot's, until txns are dropped from the front.
   let recentFrom = snapshotZxid;
+  const keepLast = (n: number): void => {
+    const drop = recent.length - n;
+    if (drop <= 0) return;
+    recentFrom = recent[drop - 1]!.zxid;
+    recent.splice(0, drop);
+  };
   let replayed = 0;
   let lastZxid = snapshotZxid;
   outer: for await (const batch of storage.readLog(snapshotZxid)) {
@@ -69,26 +75,15 @@ export async function loadTree(storage: Storage, log: Logger, window: number, up
       replayed++;
       if (window > 0) {
         recent.push(txn);
-        if (recent.length > window * 2) {
-          const drop = recent.length - window;
-          recentFrom = recent[drop - 1]!.zxid;
-          recent.splice(0, drop);
-        }
+        if (recent.length > window * 2) keepLast(window);
       }
     }
   }
   tree.notifications.length = 0;
   if (replayed > 0) log.info({ txns: replayed, lastZxid: formatZxid(lastZxid) }, 'log replayed');
-  if (window <= 0) {
-    recentFrom = lastZxid;
-  } else if (recent.length > window) {
-    recentFrom = recent[recent.length - window - 1]!.zxid;
-    recent = recent.slice(-window);
-  }
-  return {
-    tree, currentEpoch: st.currentEpoch, acceptedEpoch: st.acceptedEpoch, snapshotZxid, lastZxid,
-    recentLog: window > 0 ? recent : [], recentFrom,
-  };
+  if (window > 0) keepLast(window);
+  else recentFrom = lastZxid;
+  return { tree, currentEpoch: st.currentEpoch, acceptedEpoch: st.acceptedEpoch, snapshotZxid, lastZxid, recentLog: recent, recentFrom };
 }
 
 /**

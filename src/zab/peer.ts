@@ -37,11 +37,10 @@ export interface ZabInit {
   /** The most recent logged txns, in order, the last of them at `lastZxid` (bounded by logWindow). */
   recentLog: Txn[];
   /**
-   * The zxid `recentLog` follows: the log holds nothing between it and `recentLog[0]`, so a
-   * follower at or after it can be sent a DIFF (default `baseZxid`, right only when recentLog holds
-   * every txn logged after the snapshot).
+   * The zxid `recentLog` follows (`lastZxid` when it is empty): the log holds nothing between it
+   * and `recentLog[0]`, so a follower at or after it can be sent a DIFF.
    */
-  recentFrom?: bigint;
+  recentFrom: bigint;
 }
 
 /** A whole tree for SNAP sync, taken synchronously from the applied state. */
@@ -242,9 +241,9 @@ export class ZabPeer {
     this.confirmed = init.baseZxid;
     const recent = init.recentLog.slice(-this.cfg.logWindow);
     this.window = recent;
-    this.windowStart = recent.length > 0 && recent.length < init.recentLog.length
+    this.windowStart = recent.length < init.recentLog.length
       ? init.recentLog[init.recentLog.length - recent.length - 1]!.zxid
-      : recent.length > 0 ? init.recentFrom ?? init.baseZxid : init.lastZxid;
+      : init.recentFrom;
     if (recent.length > 0 && recent[recent.length - 1]!.zxid !== init.lastZxid) {
       throw new Error(`recent log ends at ${formatZxid(recent[recent.length - 1]!.zxid)}, not at ${formatZxid(init.lastZxid)}`);
     }
@@ -1047,14 +1046,14 @@ export class ZabPeer {
   private leaderTick(now: number): void {
     const l = this.lead!;
     for (const h of [...l.learners.values()]) {
-      if (now - h.lastHeard > (h.phase === 'synced' ? this.cfg.syncLimit : this.cfg.initLimit)) {
-        this.dropLearner(h, `silent for ${now - h.lastHeard} ticks`);
+      const drop = now - h.lastHeard > (h.phase === 'synced' ? this.cfg.syncLimit : this.cfg.initLimit)
+        ? `silent for ${now - h.lastHeard} ticks`
+        : h.phase !== 'synced' && now - h.startedTick > this.cfg.initLimit
+          ? `not synced within initLimit (${this.cfg.initLimit} ticks)`
+          : undefined;
+      if (drop !== undefined) {
+        this.dropLearner(h, drop);
         // A drop that cost the quorum ended the leadership: nothing of it is left to tick.
-        if (this.lead !== l) return;
-        continue;
-      }
-      if (h.phase !== 'synced' && now - h.startedTick > this.cfg.initLimit) {
-        this.dropLearner(h, `not synced within initLimit (${this.cfg.initLimit} ticks)`);
         if (this.lead !== l) return;
         continue;
       }
