@@ -8,7 +8,7 @@ import type { multiaddr as MultiaddrFn, Multiaddr } from '@multiformats/multiadd
 import type { pipe as PipeFn } from 'it-pipe';
 import type { createLibp2p as CreateLibp2p, Libp2p } from 'libp2p';
 import { checkMaxFrameBytes, decodePayload, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError, isPeerMessage } from './frame.js';
-import { LinkTransport, type Channel, type DialOutcome, type LinkOptions } from './links.js';
+import { LinkTransport, parseLinkInfo, type Channel, type ChannelTag, type DialOutcome, type LinkOptions } from './links.js';
 import type { PeerAddresses, PeerMessage } from './types.js';
 
 /**
@@ -21,7 +21,7 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * Membership: Noise proves each side holds the private key of its peer id; the allow-list maps
  * peer ids to member ids. The connection gater refuses any other peer right after the Noise
  * handshake (before a stream can be opened), and the stream handler checks again. The first frame
- * on a stream is { t:'hello', v:2, from, to }: `from` must be the member id the allow-list gives
+ * on a stream is { t:'hello', v:2, from, to, inc, ch, lost } (the last three as in links.ts): `from` must be the member id the allow-list gives
  * the authenticated peer id and `to` this member, otherwise it is refused and reported via 'warn'.
  * Messages are then attributed to that member whatever they contain. As with TCP, the lower id
  * opens the data stream and the higher id only pokes (see links.ts).
@@ -166,7 +166,6 @@ type Bytes = Uint8Array | { subarray(): Uint8Array };
  * Inbound: the duplex source through the frame decoder.
  */
 class StreamChannel implements Channel {
-  seq = 0;
   peer = 0;
   readonly decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
   private queue: Uint8Array[] = [];
@@ -496,7 +495,7 @@ export class Libp2pTransport extends LinkTransport {
     this.streams.add(s);
   }
 
-  private adopt(s: StreamChannel, peer: number): void {
+  private adopt(s: StreamChannel, peer: number, tag: ChannelTag | undefined, remoteInc: string | undefined): void {
     s.setLimits(this.maxFrameBytes, this.maxQueueBytes);
     s.onFrame = (payload) => {
       let msg: unknown;
@@ -516,7 +515,7 @@ export class Libp2pTransport extends LinkTransport {
       this.streams.delete(s);
       this.channelClosed(s);
     };
-    this.established(s);
+    this.established(s, tag, remoteInc);
   }
 
   private onStream(stream: Stream, connection: Connection): void {
@@ -527,7 +526,6 @@ export class Libp2pTransport extends LinkTransport {
       stream.abort(new Error('not allowed'));
       return;
     }
-    const acceptSeq = this.nextSeq();
     const s = new StreamChannel(stream, this, HANDSHAKE_MAX_FRAME * 4);
     this.track(s);
     let done = false;
@@ -553,16 +551,18 @@ export class Libp2pTransport extends LinkTransport {
       if (msg.v !== PROTOCOL_VERSION) return refuse(`unsupported protocol version ${String(msg.v).slice(0, 16)} (this member speaks ${PROTOCOL_VERSION}; every member must run the same conclave version)`);
       if (msg.from !== from) return refuse(`claims to be member ${String(msg.from).slice(0, 16)}, but its peer id is allow-listed as member ${from}`);
       if (msg.to !== this.self) return refuse(`hello addressed to member ${String(msg.to).slice(0, 16)}, this is member ${this.self}`);
+      const info = parseLinkInfo(msg);
+      if (typeof info === 'string') return refuse(`hello with a ${info}`);
       done = true;
       clearTimeout(timer);
       s.peer = from;
       const accept = this.accepts(from);
-      s.sendFrame(encodeFrame({ t: 'welcome', v: PROTOCOL_VERSION, accept }));
+      s.sendFrame(encodeFrame({ t: 'welcome', v: PROTOCOL_VERSION, accept, ...this.welcomeInfo() }));
       if (accept) {
-        this.adopt(s, from);
+        this.adopt(s, from, info.inc !== undefined && info.ch !== undefined ? { inc: info.inc, ch: info.ch } : undefined, info.inc);
       } else {
         s.end();
-        this.poked(from, acceptSeq);
+        this.poked(from, info);
       }
     };
     s.onClose = () => {
@@ -591,6 +591,11 @@ export class Libp2pTransport extends LinkTransport {
       stream.abort(new Error('stopped'));
       throw new Error('stopped');
     }
+    const info = this.helloInfo(peer);
+    if (!info) {
+      stream.abort(new Error('connected meanwhile'));
+      throw new Error('connected meanwhile'); // a poke, and the peer's channel came up
+    }
     const s = new StreamChannel(stream, this, HANDSHAKE_MAX_FRAME * 4);
     s.peer = peer;
     this.track(s);
@@ -618,10 +623,12 @@ export class Libp2pTransport extends LinkTransport {
         if (!isObject(msg) || msg.t !== 'welcome') return fail(new Error('bad welcome'), `member ${peer} answered something other than welcome`);
         const expected = this.self < peer;
         if (msg.accept !== expected) return fail(new Error('bad welcome'), `member ${peer} answered accept=${String(msg.accept)}; expected ${expected}`);
+        const welcome = parseLinkInfo(msg);
+        if (typeof welcome === 'string') return fail(new Error('bad welcome'), `member ${peer} sent a welcome with a ${welcome}`);
         done = true;
         clearTimeout(timer);
         if (expected) {
-          this.adopt(s, peer);
+          this.adopt(s, peer, { inc: this.incarnation, ch: info.ch }, welcome.inc);
           resolve('up');
         } else {
           s.end();
@@ -632,7 +639,7 @@ export class Libp2pTransport extends LinkTransport {
         this.streams.delete(s);
         fail(new Error('stream closed during the hello'));
       };
-      s.sendFrame(encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, from: this.self, to: peer }));
+      s.sendFrame(encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, from: this.self, to: peer, ...info }));
     });
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from './types.js';
 
@@ -10,16 +11,77 @@ import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from './t
  * with dial-back (`accept: false`) and dials it at once. A poke is therefore an authenticated
  * statement "I have no channel to you", which lets the lower id drop a channel it still believes
  * in (a half-open connection to a restarted peer) — unless that channel was established after the
- * poke arrived (the poke is stale; it crossed our own dial). Because both ends apply the same rule,
- * two channels for one pair never coexist and no message is silently lost by swapping them: a
- * replaced channel is always reported with 'down' before the new one's 'up'.
+ * poke is stale. Because both ends apply the same rule, two channels for one pair never coexist and
+ * no message is silently lost by swapping them: a replaced channel is always reported with 'down'
+ * before the new one's 'up'.
+ *
+ * Telling a stale poke from a real one ({@link LinkInfo}): every start() draws a new random
+ * incarnation; hellos and welcomes carry the sender's, the lower id tags each data channel it dials,
+ * and a poke names the last data channel the poker had from us and lost. A poke is stale — sent
+ * before the poker adopted the channel we hold, crossing it on the wire — when it comes from the
+ * same incarnation that adopted our channel and does not name that channel as lost; then the
+ * channel stays. It is real when the poker has another incarnation (it restarted: our channel is
+ * half-open) or names our channel as lost; then the channel is dropped and dialed again. (A member
+ * restarting used to see its new channel to a higher id dropped by such a crossing poke, and the
+ * messages sent on it lost, right after both sides had reported 'up'.)
  */
+
+/** The tag of a data channel: the dialing (lower-id) member's incarnation and a number it chose. */
+export interface ChannelTag {
+  inc: string;
+  ch: number;
+}
+
+/**
+ * What a member's hello (or welcome: `inc` only) says about the link. The dialer's hello carries
+ * all three; a peer that sends none of them is treated as unknown (its pokes always count).
+ */
+export interface LinkInfo {
+  /** The sender's incarnation (new at every start()). */
+  inc?: string;
+  /** The number of the channel this connection becomes if it is the data channel. */
+  ch?: number;
+  /** In a poke: the last data channel the poker had from the acceptor, which it no longer has. */
+  lost?: ChannelTag | null;
+}
+
+const MAX_INC_CHARS = 32;
+
+function isIncarnation(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_INC_CHARS;
+}
+
+function isChannelNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * The link fields of a hello or welcome (`inc`, `ch`, `lost`), each optional; a string says what
+ * is malformed (the handshake is then refused).
+ */
+export function parseLinkInfo(msg: Readonly<Record<string, unknown>>): LinkInfo | string {
+  const out: LinkInfo = {};
+  if (msg.inc !== undefined) {
+    if (!isIncarnation(msg.inc)) return `malformed incarnation ${JSON.stringify(msg.inc)?.slice(0, 40)}`;
+    out.inc = msg.inc;
+  }
+  if (msg.ch !== undefined) {
+    if (!isChannelNumber(msg.ch)) return `malformed channel number ${String(msg.ch).slice(0, 24)}`;
+    out.ch = msg.ch;
+  }
+  if (msg.lost !== undefined && msg.lost !== null) {
+    const l = msg.lost as Record<string, unknown>;
+    if (typeof l !== 'object' || !isIncarnation(l.inc) || !isChannelNumber(l.ch)) return 'malformed lost channel';
+    out.lost = { inc: l.inc, ch: l.ch };
+  } else if (msg.lost === null) {
+    out.lost = null;
+  }
+  return out;
+}
 
 /** One authenticated, ordered, bidirectional message channel to a member. */
 export interface Channel {
   readonly peer: number;
-  /** The transport's event sequence number when this channel was established. */
-  seq: number;
   send(msg: PeerMessage): void;
   /** Bytes accepted by send() but not yet handed to the OS. */
   queued(): number;
@@ -32,6 +94,12 @@ export type DialOutcome = 'up' | 'dialback';
 interface Link {
   peer: number;
   channel: Channel | undefined;
+  /** The current channel's tag (undefined when the peer sent none). */
+  tag: ChannelTag | undefined;
+  /** The incarnation of the peer that took part in the current channel's handshake. */
+  remoteInc: string | undefined;
+  /** Higher-id side: the tag of the last data channel it had (kept after it closes, for pokes). */
+  lastTag: ChannelTag | undefined;
   dialing: boolean;
   timer: NodeJS.Timeout | undefined;
   attempts: number;
@@ -80,8 +148,10 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
   protected peers: PeerAddresses = new Map();
   protected running = false;
   private starting = false;
-  /** Monotonic event counter: orders channel establishment against poke arrival. */
-  protected seq = 0;
+  /** Numbers the data channels this member dials. */
+  private seq = 0;
+  /** This start()'s incarnation: random, drawn anew by every start() (see the module comment). */
+  protected incarnation = '';
   private readonly links = new Map<number, Link>();
   /** Bumped by stop(), so that a start() in progress notices it was cancelled. */
   private generation = 0;
@@ -124,6 +194,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
       this.configure(self, peers);
       this.self = self;
       this.peers = new Map(peers);
+      this.incarnation = randomBytes(8).toString('hex');
       await this.listen();
       if (generation !== this.generation) {
         await this.shutdown(); // the listener may have been bound after stop() ran
@@ -135,7 +206,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     }
     for (const id of this.peers.keys()) {
       if (id === self) continue;
-      this.links.set(id, { peer: id, channel: undefined, dialing: false, timer: undefined, attempts: 0 });
+      this.links.set(id, { peer: id, channel: undefined, tag: undefined, remoteInc: undefined, lastTag: undefined, dialing: false, timer: undefined, attempts: 0 });
       void this.runDial(id);
     }
   }
@@ -188,8 +259,27 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     return ++this.seq;
   }
 
-  /** A channel authenticated; replaces (and reports down for) any previous one. False if refused. */
-  protected established(channel: Channel): boolean {
+  /**
+   * The link fields for a hello to `peer`, sent the moment the connection is open; undefined when
+   * the hello need not be sent: this dial is a poke and a channel to the peer came up meanwhile.
+   */
+  protected helloInfo(peer: number): Required<LinkInfo> | undefined {
+    const link = this.links.get(peer);
+    if (!link || (this.self > peer && link.channel)) return undefined;
+    return { inc: this.incarnation, ch: this.nextSeq(), lost: this.self > peer ? (link.lastTag ?? null) : null };
+  }
+
+  /** The link fields for a welcome. */
+  protected welcomeInfo(): { inc: string } {
+    return { inc: this.incarnation };
+  }
+
+  /**
+   * A channel authenticated; replaces (and reports down for) any previous one. False if refused.
+   * `tag` names the channel (the dialer's incarnation and number, as sent in its hello) and
+   * `remoteInc` is the peer's incarnation; either is undefined when the peer did not send it.
+   */
+  protected established(channel: Channel, tag: ChannelTag | undefined, remoteInc: string | undefined): boolean {
     const link = this.links.get(channel.peer);
     if (!this.running || !link) {
       channel.close();
@@ -201,8 +291,10 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
       old.close();
       this.safeEmit('down', channel.peer);
     }
-    channel.seq = this.nextSeq();
     link.channel = channel;
+    link.tag = tag;
+    link.remoteInc = remoteInc;
+    if (this.self > channel.peer) link.lastTag = tag;
     link.attempts = 0;
     if (link.timer) clearTimeout(link.timer);
     link.timer = undefined;
@@ -219,12 +311,14 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     if (this.running) this.scheduleDial(link, this.backoff(1));
   }
 
-  /** A higher-id member authenticated a poke whose connection we accepted at `acceptSeq`. */
-  protected poked(peer: number, acceptSeq: number): void {
+  /** A higher-id member authenticated a poke; `info` is what its hello said (see the module comment). */
+  protected poked(peer: number, info: LinkInfo): void {
     const link = this.links.get(peer);
     if (!this.running || !link) return;
     if (link.channel) {
-      if (link.channel.seq > acceptSeq) return; // established after the poke arrived: the poke is stale
+      const tag = link.tag;
+      const namesOurs = tag !== undefined && info.lost?.inc === tag.inc && info.lost.ch === tag.ch;
+      if (info.inc !== undefined && info.inc === link.remoteInc && !namesOurs) return; // stale: it crossed our channel
       const old = link.channel;
       link.channel = undefined;
       old.close();

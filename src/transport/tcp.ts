@@ -4,7 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import { encode } from '../core/codec.js';
 import { FramedSocket, type FramedSocketHandlers } from './framedSocket.js';
 import { checkMaxFrameBytes, decodePayload, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameError, isPeerMessage } from './frame.js';
-import { LinkTransport, type Channel, type DialOutcome, type LinkOptions } from './links.js';
+import { LinkTransport, parseLinkInfo, type Channel, type DialOutcome, type LinkInfo, type LinkOptions } from './links.js';
 import type { PeerAddresses, PeerMessage } from './types.js';
 
 /**
@@ -12,10 +12,11 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * mutually authenticated handshake before any protocol message is read.
  *
  * Handshake (every frame ≤ 4 KiB; 5 s to complete; at most 64 in progress):
- *   dialer   → acceptor  { t:'hello', v:2, role:'member', from, to, nonce: Nd (32 random bytes) }
+ *   dialer   → acceptor  { t:'hello', v:2, role:'member', from, to, nonce: Nd (32 random bytes), inc, ch, lost }
  *   acceptor → dialer    { t:'challenge', nonce: Na (32 random bytes) }
  *   dialer   → acceptor  { t:'auth', proof: HMAC(K, ['conclave/tcp/1','dialer',  from,to,Nd,Na]) }
- *   acceptor → dialer    { t:'welcome', accept, proof: HMAC(K, ['conclave/tcp/1','acceptor',from,to,Nd,Na]) }
+ *   acceptor → dialer    { t:'welcome', accept, proof: HMAC(K, ['conclave/tcp/1','acceptor',from,to,Nd,Na]), inc }
+ * (`inc`, `ch` and `lost` tell a stale poke from a real one: see links.ts.)
  * K = HMAC-SHA256(secret, 'conclave ensemble key v1'). The dialer proves the secret first, so an
  * unauthenticated party never obtains a proof; each proof covers both member ids and both sides'
  * fresh nonces, so a recorded handshake replayed in either direction fails, and a proof for one
@@ -136,7 +137,6 @@ function errorText(e: unknown): string {
 }
 
 class TcpChannel implements Channel {
-  seq = 0;
   constructor(readonly peer: number, readonly fs: FramedSocket, private readonly t: TcpTransport) {}
 
   send(msg: PeerMessage): void {
@@ -388,11 +388,11 @@ export class TcpTransport extends LinkTransport {
       this.warn(`refused a connection from ${remote}: ${this.pending.size} handshakes already in progress`, { remote });
       return;
     }
-    const acceptSeq = this.nextSeq();
     this.track(socket);
     this.pending.add(socket);
     let state: 'hello' | 'auth' | 'done' = 'hello';
     let from = 0;
+    let info: LinkInfo = {};
     let nd: Uint8Array = new Uint8Array(0);
     let na: Uint8Array = new Uint8Array(0);
     const finish = (): void => {
@@ -440,6 +440,9 @@ export class TcpTransport extends LinkTransport {
           if (msg.to !== this.self) return refuse(`hello addressed to member ${String(msg.to).slice(0, 16)}, this is member ${this.self}`);
           if (!this.isMember(msg.from)) return refuse(`unknown member id ${String(msg.from).slice(0, 16)}`, { claimedId: typeof msg.from === 'number' ? msg.from : undefined });
           if (!isNonce(msg.nonce)) return refuse('hello without a valid nonce');
+          const parsed = parseLinkInfo(msg);
+          if (typeof parsed === 'string') return refuse(`hello with a ${parsed}`);
+          info = parsed;
           from = msg.from;
           nd = msg.nonce;
           na = randomBytes(NONCE_BYTES);
@@ -454,12 +457,13 @@ export class TcpTransport extends LinkTransport {
         }
         finish();
         const accept = this.accepts(from);
-        fs.write(encodeFrame({ t: 'welcome', accept, proof: this.proof('acceptor', from, this.self, nd, na) }));
+        fs.write(encodeFrame({ t: 'welcome', accept, proof: this.proof('acceptor', from, this.self, nd, na), ...this.welcomeInfo() }));
         if (accept) {
-          this.established(this.adopt(fs, from));
+          const tag = info.inc !== undefined && info.ch !== undefined ? { inc: info.inc, ch: info.ch } : undefined;
+          this.established(this.adopt(fs, from), tag, info.inc);
         } else {
           fs.end();
-          this.poked(from, acceptSeq);
+          this.poked(from, info);
         }
       },
       badFraming: (e) => {
@@ -507,6 +511,7 @@ export class TcpTransport extends LinkTransport {
       let state: 'connect' | 'challenge' | 'welcome' | 'done' = 'connect';
       const nd = randomBytes(NONCE_BYTES);
       let na: Uint8Array = new Uint8Array(0);
+      let ch = 0;
       const done = (): void => {
         state = 'done';
         clearTimeout(timer);
@@ -549,9 +554,11 @@ export class TcpTransport extends LinkTransport {
           }
           const expected = this.self < peer;
           if (msg.accept !== expected) return fail(new Error('bad handshake'), `member ${peer} at ${addr.text} answered accept=${String(msg.accept)}; expected ${expected}`);
+          const welcome = parseLinkInfo(msg);
+          if (typeof welcome === 'string') return fail(new Error('bad handshake'), `member ${peer} at ${addr.text} sent a welcome with a ${welcome}`);
           done();
           if (expected) {
-            this.established(this.adopt(fs, peer));
+            this.established(this.adopt(fs, peer), { inc: this.incarnation, ch }, welcome.inc);
             resolve('up');
           } else {
             fs.end();
@@ -566,8 +573,11 @@ export class TcpTransport extends LinkTransport {
       const fs = new FramedSocket(socket, HANDSHAKE_MAX_FRAME, HANDSHAKE_MAX_QUEUE, handlers);
       socket.once('connect', () => {
         if (!this.running) return fail(new Error('stopped'));
+        const info = this.helloInfo(peer);
+        if (!info) return fail(new Error('connected meanwhile')); // a poke, and the peer's channel came up
+        ch = info.ch;
         state = 'challenge';
-        fs.write(encodeFrame({ t: 'hello', v: MEMBER_PROTOCOL_VERSION, role: 'member', from: this.self, to: peer, nonce: nd }));
+        fs.write(encodeFrame({ t: 'hello', v: MEMBER_PROTOCOL_VERSION, role: 'member', from: this.self, to: peer, nonce: nd, ...info }));
       });
     });
   }
