@@ -87,7 +87,12 @@ const EMPTY = new Uint8Array(0);
 
 /** Interning of ACL lists: thousands of nodes with the same ACL share one array. */
 const aclCache = new Map<string, readonly ACL[]>();
+/** The last list interned and what it gave: decoded txns share one frozen ACL array (txnCodec). */
+let lastAclIn: readonly ACL[] | undefined;
+let lastAclOut: readonly ACL[] = [];
 function internACL(acl: readonly ACL[]): readonly ACL[] {
+  // Only a frozen list can be trusted to hold what it held when it was interned.
+  if (acl === lastAclIn) return lastAclOut;
   let key = '';
   for (let i = 0; i < acl.length; i++) {
     const a = acl[i]!;
@@ -97,6 +102,10 @@ function internACL(acl: readonly ACL[]): readonly ACL[] {
   if (v === undefined) {
     v = Object.freeze(acl.map((a) => Object.freeze({ perms: a.perms, scheme: a.scheme, id: a.id })));
     if (aclCache.size < 10_000) aclCache.set(key, v);
+  }
+  if (Object.isFrozen(acl) && acl.every((a) => Object.isFrozen(a))) {
+    lastAclIn = acl;
+    lastAclOut = v;
   }
   return v;
 }

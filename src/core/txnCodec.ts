@@ -388,10 +388,13 @@ class Reader {
   }
 
   varint(): number {
-    let v = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
+    const first = this.u8();
+    if (first < 0x80) return first; // most lengths and counts: one byte
+    let v = first & 0x7f;
+    // A running multiplier, not 2 ** shift: a variable exponent is a call to pow() per byte.
+    for (let scale = 0x80; scale <= 0x10000000; scale *= 0x80) {
       const byte = this.u8();
-      v += (byte & 0x7f) * 2 ** shift;
+      v += (byte & 0x7f) * scale;
       if (byte < 0x80) {
         if (v > 0xffffffff) break;
         return v;

@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { KeeperError } from '../../src/core/errors.js';
 import { validateRequestOp, type Request, type RequestOp } from '../../src/core/request.js';
 import { sanitizeWrite } from '../../src/api/remote/protocol.js';
-import { decodeRequestList, decodeTxn, encodeRequestList, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
+import { decodeRequestList, decodeTxn, decodeTxnList, encodeRequestList, encodeTxn, encodeTxnList, TxnCodecError } from '../../src/core/txnCodec.js';
 
 import { mulberry32 } from '../../src/testing/random.js';
 import { Workload } from '../storage/workload.js';
@@ -128,6 +128,24 @@ describe('core/txnCodec: the binary txn form of the log and of PROPOSAL frames',
       made.push([t, encodeTxn(t, i % 3 === 0 ? 21 : 0)]);
     }
     made.forEach(([t, b], i) => assert.deepStrictEqual(decodeTxn(b, i % 3 === 0 ? 21 : 0), t, `txn ${i}`));
+  });
+
+  it('reads varints of one to five bytes, minimal or not, and refuses longer ones or values over 32 bits', () => {
+    const one = encodeTxnList([txn(ops[0]!)]);
+    assert.equal(one[0], 1, 'a one-byte count');
+    const body = one.subarray(1);
+    // The same count of 1 written in two to five bytes still decodes.
+    for (const prefix of [[0x81, 0x00], [0x81, 0x80, 0x00], [0x81, 0x80, 0x80, 0x00], [0x81, 0x80, 0x80, 0x80, 0x00]]) {
+      assert.equal(decodeTxnList(Buffer.concat([bytes(...prefix), body])).length, 1, `count ${JSON.stringify(prefix)}`);
+    }
+    // Counts that decode, but to more txns than the bytes can hold: 2^7, 2^14, 2^21, 2^28 and 2^32 − 1.
+    for (const prefix of [[0x80, 0x01], [0x80, 0x80, 0x01], [0x80, 0x80, 0x80, 0x01], [0x80, 0x80, 0x80, 0x80, 0x01], [0xff, 0xff, 0xff, 0xff, 0x0f]]) {
+      assert.throws(() => decodeTxnList(Buffer.concat([bytes(...prefix), body])), /count exceeds the bytes left/, JSON.stringify(prefix));
+    }
+    // 2^32, and a sixth byte: not a length.
+    for (const prefix of [[0x80, 0x80, 0x80, 0x80, 0x10], [0x81, 0x80, 0x80, 0x80, 0x80, 0x00]]) {
+      assert.throws(() => decodeTxnList(Buffer.concat([bytes(...prefix), body])), /bad length/, JSON.stringify(prefix));
+    }
   });
 
   it('refuses what is not a txn with TxnCodecError', () => {
