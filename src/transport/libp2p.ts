@@ -8,7 +8,7 @@ import type { multiaddr as MultiaddrFn, Multiaddr } from '@multiformats/multiadd
 import type { pipe as PipeFn } from 'it-pipe';
 import type { createLibp2p as CreateLibp2p, Libp2p } from 'libp2p';
 import { checkMaxFrameBytes, decodePayload, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, FrameError, isPeerMessage } from './frame.js';
-import { LinkTransport, parseLinkInfo, type Channel, type ChannelTag, type DialOutcome, type LinkOptions } from './links.js';
+import { LinkTransport, parseLinkInfo, tagOf, type Channel, type ChannelTag, type DialOutcome, type LinkOptions } from './links.js';
 import type { PeerAddresses, PeerMessage } from './types.js';
 
 /**
@@ -21,8 +21,9 @@ import type { PeerAddresses, PeerMessage } from './types.js';
  * Membership: Noise proves each side holds the private key of its peer id; the allow-list maps
  * peer ids to member ids. The connection gater refuses any other peer right after the Noise
  * handshake (before a stream can be opened), and the stream handler checks again. The first frame
- * on a stream is { t:'hello', v:2, from, to, inc, ch, lost } (the last three as in links.ts): `from` must be the member id the allow-list gives
- * the authenticated peer id and `to` this member, otherwise it is refused and reported via 'warn'.
+ * on a stream is { t:'hello', v:2, from, to, inc, ch, lost } (the last three as in links.ts):
+ * `from` must be the member id the allow-list gives the authenticated peer id and `to` this
+ * member, otherwise it is refused and reported via 'warn'.
  * Messages are then attributed to that member whatever they contain. As with TCP, the lower id
  * opens the data stream and the higher id only pokes (see links.ts).
  *
@@ -559,7 +560,7 @@ export class Libp2pTransport extends LinkTransport {
       const accept = this.accepts(from);
       s.sendFrame(encodeFrame({ t: 'welcome', v: PROTOCOL_VERSION, accept, ...this.welcomeInfo() }));
       if (accept) {
-        this.adopt(s, from, info.inc !== undefined && info.ch !== undefined ? { inc: info.inc, ch: info.ch } : undefined, info.inc);
+        this.adopt(s, from, tagOf(info), info.inc);
       } else {
         s.end();
         this.poked(from, info);

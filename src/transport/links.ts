@@ -10,10 +10,9 @@ import type { PeerAddresses, PeerMessage, Transport, TransportEvents } from './t
  * The higher id only "pokes": it dials and authenticates like any member, and the lower id answers
  * with dial-back (`accept: false`) and dials it at once. A poke is therefore an authenticated
  * statement "I have no channel to you", which lets the lower id drop a channel it still believes
- * in (a half-open connection to a restarted peer) — unless that channel was established after the
- * poke is stale. Because both ends apply the same rule, two channels for one pair never coexist and
- * no message is silently lost by swapping them: a replaced channel is always reported with 'down'
- * before the new one's 'up'.
+ * in (a half-open connection to a restarted peer), unless the poke is stale (below). Because both
+ * ends apply the same rule, two channels for one pair never coexist and no message is silently
+ * lost by swapping them: a replaced channel is always reported with 'down' before the new one's 'up'.
  *
  * Telling a stale poke from a real one ({@link LinkInfo}): every start() draws a new random
  * incarnation; hellos and welcomes carry the sender's, the lower id tags each data channel it dials,
@@ -43,6 +42,11 @@ export interface LinkInfo {
   ch?: number;
   /** In a poke: the last data channel the poker had from the acceptor, which it no longer has. */
   lost?: ChannelTag | null;
+}
+
+/** The tag a dialer's hello gives the channel it opens (undefined when the hello has none). */
+export function tagOf(info: LinkInfo): ChannelTag | undefined {
+  return info.inc !== undefined && info.ch !== undefined ? { inc: info.inc, ch: info.ch } : undefined;
 }
 
 const MAX_INC_CHARS = 32;
@@ -255,7 +259,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     return typeof id === 'number' && id !== this.self && this.links.has(id);
   }
 
-  protected nextSeq(): number {
+  private nextSeq(): number {
     return ++this.seq;
   }
 

@@ -4,7 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import { encode } from '../core/codec.js';
 import { FramedSocket, type FramedSocketHandlers } from './framedSocket.js';
 import { checkMaxFrameBytes, decodePayload, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameError, isPeerMessage } from './frame.js';
-import { LinkTransport, parseLinkInfo, type Channel, type DialOutcome, type LinkInfo, type LinkOptions } from './links.js';
+import { LinkTransport, parseLinkInfo, tagOf, type Channel, type DialOutcome, type LinkInfo, type LinkOptions } from './links.js';
 import type { PeerAddresses, PeerMessage } from './types.js';
 
 /**
@@ -459,8 +459,7 @@ export class TcpTransport extends LinkTransport {
         const accept = this.accepts(from);
         fs.write(encodeFrame({ t: 'welcome', accept, proof: this.proof('acceptor', from, this.self, nd, na), ...this.welcomeInfo() }));
         if (accept) {
-          const tag = info.inc !== undefined && info.ch !== undefined ? { inc: info.inc, ch: info.ch } : undefined;
-          this.established(this.adopt(fs, from), tag, info.inc);
+          this.established(this.adopt(fs, from), tagOf(info), info.inc);
         } else {
           fs.end();
           this.poked(from, info);
