@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/testing/random.js';
 import type { PeerMessage, Transport } from '../../src/transport/types.js';
 
 /**
@@ -249,6 +250,41 @@ export function runCompliance(h: ComplianceHarness): void {
         assert.deepEqual(since(0), ['up:2'], `member 1 in round ${round}`);
         assert.deepEqual(since(2), ['up:2'], `member 3 in round ${round}`);
         assert.deepEqual(since(1).sort(), ['up:1', 'up:3'], `member 2 in round ${round}`);
+      }
+    });
+
+    it('settles after seeded restarts of random members, one or two at a time: one channel per pair, no down after it, messages delivered', async () => {
+      const seed = Number(process.env.CONCLAVE_RESTART_SEED ?? 20261207);
+      const random = mulberry32(seed);
+      const n = 4;
+      cluster = await h.cluster(n);
+      const ts = cluster.transports;
+      const peers = cluster.peers;
+      const recs = await startAll(cluster, 10_000 * k);
+      const ids = ts.map((_, i) => i + 1);
+      const meshed = (): boolean => ts.every((t, i) => ids.every((id) => id === i + 1 || t.connected().includes(id)));
+      for (let round = 0; round < 10; round++) {
+        const what = `round ${round} (seed ${seed}; CONCLAVE_RESTART_SEED=${seed} replays it)`;
+        const first = 1 + Math.floor(random() * n);
+        const restart = random() < 0.4 ? [first, 1 + ((first + Math.floor(random() * (n - 1))) % n)] : [first];
+        await Promise.all(restart.map((id) => ts[id - 1]!.stop()));
+        await waitFor(() => ts.every((t, i) => restart.includes(i + 1) || restart.every((id) => !t.connected().includes(id))), 10_000 * k, `down in ${what}`);
+        await sleep(Math.floor(random() * 120));
+        const before = recs.map((r) => r.log.length);
+        await Promise.all(restart.map((id) => ts[id - 1]!.start(id, peers)));
+        // Settled: every pair with a restarted member is connected and both ends were told 'up'.
+        const toldUp = (i: number): boolean => ids.every((id) => id === i + 1 || (!restart.includes(i + 1) && !restart.includes(id)) || recs[i]!.log.slice(before[i]).includes(`up:${id}`));
+        await waitFor(() => meshed() && ts.every((_, i) => toldUp(i)), 15_000 * k, `the mesh in ${what} (${recent(recs)})`);
+        const marks = recs.map((r) => r.log.length);
+        const tag = `r${round}`;
+        for (const [i, t] of ts.entries()) for (const id of ids) if (id !== i + 1) t.send(id, { t: tag } as PeerMessage);
+        const got = (i: number): number => recs[i]!.messages.filter(([, m]) => m.t === tag).length;
+        await waitFor(() => ts.every((_, i) => got(i) === n - 1), 10_000 * k, `every message of ${what} (${recent(recs)})`);
+        await sleep(50);
+        for (const [i, r] of recs.entries()) {
+          const events = r.log.slice(marks[i]).filter((e) => !e.startsWith('msg'));
+          assert.deepEqual(events, [], `member ${i + 1} saw ${events.join(' ')} after the mesh settled in ${what}`);
+        }
       }
     });
 
