@@ -98,12 +98,13 @@ export type DialOutcome = 'up' | 'dialback';
 interface Link {
   peer: number;
   channel: Channel | undefined;
-  /** The current channel's tag (undefined when the peer sent none). */
+  /**
+   * The tag of the current channel, or of the last one once it closed (undefined when the peer sent
+   * none): the lower id checks pokes against it, the higher id names it in its pokes.
+   */
   tag: ChannelTag | undefined;
   /** The incarnation of the peer that took part in the current channel's handshake. */
   remoteInc: string | undefined;
-  /** Higher-id side: the tag of the last data channel it had (kept after it closes, for pokes). */
-  lastTag: ChannelTag | undefined;
   dialing: boolean;
   timer: NodeJS.Timeout | undefined;
   attempts: number;
@@ -210,7 +211,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     }
     for (const id of this.peers.keys()) {
       if (id === self) continue;
-      this.links.set(id, { peer: id, channel: undefined, tag: undefined, remoteInc: undefined, lastTag: undefined, dialing: false, timer: undefined, attempts: 0 });
+      this.links.set(id, { peer: id, channel: undefined, tag: undefined, remoteInc: undefined, dialing: false, timer: undefined, attempts: 0 });
       void this.runDial(id);
     }
   }
@@ -270,7 +271,7 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
   protected helloInfo(peer: number): Required<LinkInfo> | undefined {
     const link = this.links.get(peer);
     if (!link || (this.self > peer && link.channel)) return undefined;
-    return { inc: this.incarnation, ch: this.nextSeq(), lost: this.self > peer ? (link.lastTag ?? null) : null };
+    return { inc: this.incarnation, ch: this.nextSeq(), lost: this.self > peer ? (link.tag ?? null) : null };
   }
 
   /** The link fields for a welcome. */
@@ -298,7 +299,6 @@ export abstract class LinkTransport extends EventEmitter<TransportEvents> implem
     link.channel = channel;
     link.tag = tag;
     link.remoteInc = remoteInc;
-    if (this.self > channel.peer) link.lastTag = tag;
     link.attempts = 0;
     if (link.timer) clearTimeout(link.timer);
     link.timer = undefined;

@@ -225,35 +225,9 @@ export function runCompliance(h: ComplianceHarness): void {
       assert.ok(!recs[1]!.messages.some(([, m]) => m.t === 'lost'), 'a message sent while the peer was down is dropped, not delivered later');
     });
 
-    it('settles on one channel per pair after each of 5 restarts: one up on each side, no down after it, the first messages arrive', async () => {
-      // Catches a channel that comes up and is then replaced (a poke that crossed the new channel
-      // on the wire dropped it): the peer saw 'up', sent, and the message was lost with the channel.
-      cluster = await h.cluster(3);
-      const recs = await startAll(cluster, 10_000 * k);
-      const [t1, t2, t3] = cluster.transports as [Transport, Transport, Transport];
-      for (let round = 0; round < 5; round++) {
-        await t2.stop();
-        await waitFor(() => !t1.connected().includes(2) && !t3.connected().includes(2), 10_000 * k, `down(2) in round ${round}`);
-        await sleep(20 + round * 40); // the others' redial timers fire at various points of the restart
-        const marks = recs.map((r) => r.log.length);
-        await t2.start(2, cluster.peers);
-        const since = (i: number): string[] => recs[i]!.log.slice(marks[i]).filter((e) => !e.startsWith('msg'));
-        await waitFor(() => since(0).includes('up:2') && since(2).includes('up:2') && since(1).includes('up:1') && since(1).includes('up:3'), 15_000 * k, `up in round ${round} (${recent(recs)})`);
-        const tag = `r${round}`;
-        t1.send(2, { t: tag, n: 1 } as PeerMessage);
-        t3.send(2, { t: tag, n: 3 } as PeerMessage);
-        t2.send(1, { t: tag, n: 2 } as PeerMessage);
-        t2.send(3, { t: tag, n: 2 } as PeerMessage);
-        const got = (i: number): number => recs[i]!.messages.filter(([, m]) => m.t === tag).length;
-        await waitFor(() => got(1) === 2 && got(0) === 1 && got(2) === 1, 10_000 * k, `the first messages of round ${round} (${recent(recs)})`);
-        await sleep(100);
-        assert.deepEqual(since(0), ['up:2'], `member 1 in round ${round}`);
-        assert.deepEqual(since(2), ['up:2'], `member 3 in round ${round}`);
-        assert.deepEqual(since(1).sort(), ['up:1', 'up:3'], `member 2 in round ${round}`);
-      }
-    });
-
     it('settles after seeded restarts of random members, one or two at a time: one channel per pair, no down after it, messages delivered', async () => {
+      // Catches a channel that comes up and is then replaced (a poke that crossed the new channel
+      // on the wire dropped it): the peers saw 'up', sent, and the messages were lost with it.
       const seed = Number(process.env.CONCLAVE_RESTART_SEED ?? 20261207);
       const random = mulberry32(seed);
       const n = 4;
@@ -263,7 +237,7 @@ export function runCompliance(h: ComplianceHarness): void {
       const recs = await startAll(cluster, 10_000 * k);
       const ids = ts.map((_, i) => i + 1);
       const meshed = (): boolean => ts.every((t, i) => ids.every((id) => id === i + 1 || t.connected().includes(id)));
-      for (let round = 0; round < 10; round++) {
+      for (let round = 0; round < 16; round++) {
         const what = `round ${round} (seed ${seed}; CONCLAVE_RESTART_SEED=${seed} replays it)`;
         const first = 1 + Math.floor(random() * n);
         const restart = random() < 0.4 ? [first, 1 + ((first + Math.floor(random() * (n - 1))) % n)] : [first];
